@@ -1,0 +1,423 @@
+//! argon2id password hashing (PHC strings), parameter upgrade, equal-time dummy verification and
+//! the password policy.
+//!
+//! These functions are CPU-bound (~tens of ms). Callers on an async runtime must run them on a
+//! bounded blocking pool; see the `PasswordHashing` port.
+
+use std::fmt;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use rand::RngCore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's recommendation: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("invalid argon2 parameters")]
+    Params,
+    #[error("password hashing failed")]
+    Hash,
+    /// The stored hash is not a PHC string we can read. Treated as a mismatch by callers.
+    #[error("stored password hash is unreadable")]
+    BadStoredHash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Correct password. `needs_rehash` when the stored hash used other parameters or algorithm.
+    Match {
+        needs_rehash: bool,
+    },
+    Mismatch,
+}
+
+pub struct PasswordHasher {
+    params: Argon2Params,
+    /// A real hash of a random password, verified for unknown users so that "no such user" costs
+    /// the same time as "wrong password".
+    dummy_hash: String,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    pub fn new(params: Argon2Params) -> Result<PasswordHasher, PasswordError> {
+        let mut hasher = PasswordHasher {
+            params,
+            dummy_hash: String::new(),
+        };
+        // Validates the parameters too: a bad configuration fails here, at start-up.
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        hasher.dummy_hash = hasher.hash(&hex::encode(random))?;
+        Ok(hasher)
+    }
+
+    pub fn params(&self) -> Argon2Params {
+        self.params
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        let hash = self
+            .argon2()?
+            .hash_password_with_salt(password.as_bytes(), &salt)
+            .map_err(|_| PasswordError::Hash)?;
+        Ok(hash.to_string())
+    }
+
+    pub fn verify(&self, password: &str, phc: &str) -> Result<Verification, PasswordError> {
+        let stored = PasswordHash::new(phc).map_err(|_| PasswordError::BadStoredHash)?;
+        let stored_params = Params::try_from(&stored).map_err(|_| PasswordError::BadStoredHash)?;
+        if stored.salt.is_none() || stored.hash.is_none() {
+            return Err(PasswordError::BadStoredHash);
+        }
+        // Verification uses the algorithm, version and parameters written in the stored hash.
+        match self.argon2()?.verify_password(password.as_bytes(), &stored) {
+            Ok(()) => Ok(Verification::Match {
+                needs_rehash: !self.is_current(&stored, &stored_params),
+            }),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
+            Err(_) => Err(PasswordError::BadStoredHash),
+        }
+    }
+
+    /// Burns the same time as `verify` against a real hash; always "mismatch".
+    pub fn verify_dummy(&self, password: &str) {
+        // The result is meaningless: the dummy password is random and never revealed.
+        let _ = self.verify(password, &self.dummy_hash);
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, PasswordError> {
+        let params = Params::new(
+            self.params.memory_kib,
+            self.params.iterations,
+            self.params.parallelism,
+            None,
+        )
+        .map_err(|_| PasswordError::Params)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Whether a stored hash was made exactly as `hash` would make it now.
+    fn is_current(&self, stored: &PasswordHash, stored_params: &Params) -> bool {
+        stored.algorithm == argon2::ARGON2ID_IDENT
+            && stored.version == Some(Version::V0x13.into())
+            && stored_params.m_cost() == self.params.memory_kib
+            && stored_params.t_cost() == self.params.iterations
+            && stored_params.p_cost() == self.params.parallelism
+            && stored_params.keyid().is_empty()
+            && stored_params.data().is_empty()
+            && stored
+                .hash
+                .as_ref()
+                .is_some_and(|output| output.len() == Params::DEFAULT_OUTPUT_LEN)
+            && stored
+                .salt
+                .as_ref()
+                .is_some_and(|salt| salt.len() >= argon2::RECOMMENDED_SALT_LEN)
+    }
+}
+
+pub const PASSWORD_MIN_CHARS: usize = 12;
+pub const PASSWORD_MAX_CHARS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyViolation {
+    #[error("password must be at least {PASSWORD_MIN_CHARS} characters")]
+    TooShort,
+    #[error("password must be at most {PASSWORD_MAX_CHARS} characters")]
+    TooLong,
+    #[error("password is too easy to guess: {0}")]
+    TooWeak(String),
+}
+
+/// Length rules (characters, not bytes) and refusal of very weak passwords.
+/// `user_inputs` (email, name) count against strength.
+pub fn check_policy(password: &str, user_inputs: &[&str]) -> Result<(), PolicyViolation> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_MIN_CHARS {
+        return Err(PolicyViolation::TooShort);
+    }
+    if chars > PASSWORD_MAX_CHARS {
+        return Err(PolicyViolation::TooLong);
+    }
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    if estimate.score() >= zxcvbn::Score::Three {
+        return Ok(());
+    }
+    let mut advice: Vec<String> = Vec::new();
+    if let Some(feedback) = estimate.feedback() {
+        advice.extend(feedback.warning().map(|warning| warning.to_string()));
+        advice.extend(feedback.suggestions().iter().map(ToString::to_string));
+    }
+    advice.retain(|line| !line.trim().is_empty());
+    if advice.is_empty() {
+        advice.push("Use a longer passphrase of several unrelated words.".to_owned());
+    }
+    Err(PolicyViolation::TooWeak(advice.join(" ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cheap parameters: the tests exercise logic, not cost.
+    pub(crate) const FAST: Argon2Params = Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::new(FAST).unwrap()
+    }
+
+    #[test]
+    fn hash_and_verify_with_default_params() {
+        let hasher = PasswordHasher::new(Argon2Params::default()).unwrap();
+        let phc = hasher.hash("correct horse battery staple").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(
+            hasher.verify("correct horse battery staple", &phc),
+            Ok(Verification::Match { needs_rehash: false })
+        );
+        assert_eq!(
+            hasher.verify("correct horse battery stable", &phc),
+            Ok(Verification::Mismatch)
+        );
+    }
+
+    #[test]
+    fn hashes_are_salted() {
+        let hasher = fast();
+        let a = hasher.hash("same password here").unwrap();
+        let b = hasher.hash("same password here").unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{a}");
+        assert_eq!(
+            hasher.verify("same password here", &b),
+            Ok(Verification::Match { needs_rehash: false })
+        );
+    }
+
+    #[test]
+    fn mismatch_is_not_an_error() {
+        let hasher = fast();
+        let phc = hasher.hash("the real password").unwrap();
+        for wrong in ["", "the real passwor", "the real password ", "THE REAL PASSWORD"] {
+            assert_eq!(hasher.verify(wrong, &phc), Ok(Verification::Mismatch), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn needs_rehash_when_params_change() {
+        let old = fast();
+        let phc = old.hash("a password to upgrade").unwrap();
+        for params in [
+            Argon2Params {
+                memory_kib: 2048,
+                ..FAST
+            },
+            Argon2Params { iterations: 2, ..FAST },
+            Argon2Params { parallelism: 2, ..FAST },
+        ] {
+            let new = PasswordHasher::new(params).unwrap();
+            assert_eq!(
+                new.verify("a password to upgrade", &phc),
+                Ok(Verification::Match { needs_rehash: true }),
+                "{params:?}"
+            );
+            assert_eq!(new.verify("wrong", &phc), Ok(Verification::Mismatch));
+            // The upgraded hash is current.
+            let upgraded = new.hash("a password to upgrade").unwrap();
+            assert_eq!(
+                new.verify("a password to upgrade", &upgraded),
+                Ok(Verification::Match { needs_rehash: false })
+            );
+        }
+    }
+
+    #[test]
+    fn needs_rehash_for_other_argon2_variants() {
+        use argon2::PasswordHasher as _;
+        let hasher = fast();
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        for (algorithm, version) in [
+            (Algorithm::Argon2i, Version::V0x13),
+            (Algorithm::Argon2id, Version::V0x10),
+        ] {
+            let phc = Argon2::new(algorithm, version, params.clone())
+                .hash_password_with_salt(b"legacy password!", b"saltsaltsaltsalt")
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                hasher.verify("legacy password!", &phc),
+                Ok(Verification::Match { needs_rehash: true }),
+                "{phc}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_stored_hashes_are_errors() {
+        let hasher = fast();
+        let good = hasher.hash("whatever password").unwrap();
+        let salt_only = good.rsplit_once('$').unwrap().0.to_owned();
+        let cases = [
+            String::new(),
+            "not a hash".to_owned(),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(),
+            "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E".to_owned(),
+            "$argon2id$v=19$m=1024,t=1,p=1".to_owned(),
+            salt_only,
+            good.replace("m=1024", "m=abc"),
+            good.replace("m=1024", "m=1"),
+            good.replace("t=1", "t=0"),
+            format!("{good}$extra"),
+        ];
+        for case in cases {
+            assert_eq!(
+                hasher.verify("whatever password", &case),
+                Err(PasswordError::BadStoredHash),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_params_are_refused_up_front() {
+        assert_eq!(
+            PasswordHasher::new(Argon2Params {
+                memory_kib: 1,
+                iterations: 1,
+                parallelism: 1
+            })
+            .unwrap_err(),
+            PasswordError::Params
+        );
+        assert_eq!(
+            PasswordHasher::new(Argon2Params { iterations: 0, ..FAST }).unwrap_err(),
+            PasswordError::Params
+        );
+        assert_eq!(
+            PasswordHasher::new(Argon2Params { parallelism: 0, ..FAST }).unwrap_err(),
+            PasswordError::Params
+        );
+    }
+
+    #[test]
+    fn dummy_verification_does_not_panic_and_is_a_real_hash() {
+        let hasher = fast();
+        hasher.verify_dummy("anything at all");
+        hasher.verify_dummy("");
+        assert!(hasher.dummy_hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_ne!(fast().dummy_hash, hasher.dummy_hash);
+    }
+
+    #[test]
+    fn debug_shows_no_dummy_hash() {
+        let hasher = fast();
+        let debug = format!("{hasher:?}");
+        assert!(!debug.contains("argon2id"), "{debug}");
+        assert!(debug.contains("1024"));
+    }
+
+    #[test]
+    fn policy_length_limits_count_characters() {
+        assert_eq!(check_policy("short", &[]), Err(PolicyViolation::TooShort));
+        assert_eq!(check_policy("elevenchars", &[]), Err(PolicyViolation::TooShort));
+        // 11 two-byte characters are 22 bytes but still too short.
+        assert_eq!(check_policy(&"é".repeat(11), &[]), Err(PolicyViolation::TooShort));
+        assert_eq!(check_policy(&"x".repeat(257), &[]), Err(PolicyViolation::TooLong));
+        assert_eq!(check_policy(&"😀".repeat(257), &[]), Err(PolicyViolation::TooLong));
+        assert_eq!(check_policy(&"x".repeat(1_000_000), &[]), Err(PolicyViolation::TooLong));
+        // 256 four-byte characters (1024 bytes) are within the limit: only strength can refuse it.
+        assert!(!matches!(
+            check_policy(&"😀".repeat(256), &[]),
+            Err(PolicyViolation::TooLong)
+        ));
+        // 12 characters of mixed scripts, 25 bytes: long enough and strong enough.
+        assert_eq!(check_policy("ñß€日本語Ωж🔑ŧ¶q", &[]), Ok(()));
+    }
+
+    #[test]
+    fn policy_refuses_common_and_predictable_passwords() {
+        for weak in [
+            "password1234",
+            "123456789012",
+            "aaaaaaaaaaaa",
+            "qwertyuiopasdf",
+            "Password1234!",
+        ] {
+            match check_policy(weak, &[]) {
+                Err(PolicyViolation::TooWeak(message)) => {
+                    assert!(!message.is_empty());
+                    assert!(
+                        !message.contains(weak),
+                        "feedback must not echo the password: {message}"
+                    );
+                }
+                other => panic!("{weak:?} should be too weak, got {other:?}"),
+            }
+        }
+        let message = PolicyViolation::TooWeak("advice".into()).to_string();
+        assert_eq!(message, "password is too easy to guess: advice");
+    }
+
+    #[test]
+    fn policy_counts_user_inputs_against_strength() {
+        let password = "adalovelace1815";
+        assert_eq!(
+            check_policy(password, &[]),
+            Ok(()),
+            "baseline must pass for this test to mean anything"
+        );
+        assert!(matches!(
+            check_policy(
+                password,
+                &["ada.lovelace@example.com", "adalovelace", "Ada Lovelace 1815"]
+            ),
+            Err(PolicyViolation::TooWeak(_))
+        ));
+    }
+
+    #[test]
+    fn policy_accepts_good_passphrases() {
+        for good in [
+            "correct horse battery staple",
+            "tangerine-otter-cobalt-92",
+            "Vq7#mZp2!xLr9@Tk",
+        ] {
+            assert_eq!(
+                check_policy(good, &["someone@example.com", "Someone"]),
+                Ok(()),
+                "{good:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Ports: what the domain needs from the outside world. `tessera-store` implements the
+//! repositories on sea-orm; the api implements password hashing on a bounded blocking pool and
+//! revocation fan-out (in-process, or PostgreSQL LISTEN/NOTIFY).
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::access::StoredSigningKey;
+use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::password::{PasswordError, Verification};
+use crate::refresh::RefreshDecision;
+use crate::revocation::Revocation;
+use crate::session::{NewSession, RevocationReason, SessionRecord};
+use crate::user::{NewUser, Role, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("email address already registered")]
+    EmailTaken,
+    /// The account was disabled (or deleted) while a session was being created for it.
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// A database or driver failure. The text is for logs only; the api answers a generic 500.
+    #[error("storage backend failure: {0}")]
+    Backend(String),
+    /// A stored row that the domain cannot read (e.g. an unknown role string).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Fails with [`StoreError::EmailTaken`] on the unique constraint (never check-then-insert).
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    /// `email` is already normalised.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+    /// `None` when the user does not exist.
+    async fn update_user_name(&self, id: Uuid, name: &str, at: OffsetDateTime) -> Result<Option<User>, StoreError>;
+    async fn update_password_hash(&self, id: Uuid, password_hash: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Users in creation order (ids are UUIDv7), those after `after` when given, at most `limit`.
+    async fn list_users(&self, after: Option<Uuid>, limit: u64) -> Result<Vec<User>, StoreError>;
+
+    /// `None` when the user does not exist.
+    async fn update_user_role(&self, id: Uuid, role: Role, at: OffsetDateTime) -> Result<Option<User>, StoreError>;
+
+    /// One transaction. Disabling sets the flag, revokes every unrevoked session of the user
+    /// (reason `user_disabled`) and records a `user_disabled` event (with `meta`); enabling only
+    /// clears the flag. `None` when the user does not exist.
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<AccountChange>, StoreError>;
+
+    /// One transaction: stores the new hash, revokes every unrevoked session of the user except
+    /// `keep` (reason `password_changed`) and records a `password_changed` event for session `keep`.
+    /// Returns the revoked session ids.
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Vec<Uuid>, StoreError>;
+}
+
+/// A user after an account-wide change, with the sessions it revoked.
+#[derive(Debug, Clone)]
+pub struct AccountChange {
+    pub user: User,
+    pub revoked_sessions: Vec<Uuid>,
+}
+
+/// The session row as loaded for a refresh, with the owner it belongs to.
+#[derive(Debug, Clone)]
+pub struct LockedSession {
+    pub session: SessionRecord,
+    pub user: User,
+}
+
+/// What [`SessionRepository::refresh_session`] did.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per refresh; boxing would only add an allocation"
+)]
+pub enum RefreshOutcome {
+    /// No session with that id.
+    NoSession,
+    Decided {
+        decision: RefreshDecision,
+        locked: LockedSession,
+    },
+}
+
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Inserts the session and a `login_succeeded` event in one transaction.
+    async fn create_session(&self, session: NewSession, login_event: SecurityEvent) -> Result<(), StoreError>;
+
+    async fn find_session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// One transaction with the session row locked (PostgreSQL `SELECT … FOR UPDATE`; SQLite
+    /// takes the write lock before reading). Loads the session and its user, calls `decide`, and
+    /// persists the decision before committing:
+    /// - `Rotate`: store the new rotation state, `last_used_at = now`, `ip`/`user_agent` from `meta`;
+    /// - `Reissue`, `Reject`: write nothing;
+    /// - `Replay`: `revoked_at = now`, reason `refresh_reused`, and a `refresh_reuse_detected`
+    ///   event (with `meta`), committed even though the request will fail.
+    async fn refresh_session(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        meta: &RequestMeta,
+        decide: &(dyn for<'a> Fn(&'a LockedSession) -> RefreshDecision + Send + Sync),
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Revokes one active session and records `event_kind` for its user in the same transaction.
+    /// `None` when the session does not exist or was already revoked (nothing written).
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+        event_kind: EventKind,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Sessions revoked at or after `since` as (session id, revoked_at): fills the revocation set
+    /// at start-up and in the catch-up poll.
+    async fn sessions_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, OffsetDateTime)>, StoreError>;
+
+    /// The user's sessions that are neither revoked nor expired at `now` (idle: `last_used_at +
+    /// idle_ttl > now`; absolute: `absolute_expires_at > now`), most recently used first.
+    async fn list_active_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        idle_ttl: Duration,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// One transaction: revokes every unrevoked session of the user with `reason` and records one
+    /// `event_kind` event (with `meta` and `event_session`). Returns the revoked session ids.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+        event_kind: EventKind,
+        event_session: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+}
+
+#[async_trait]
+pub trait KeyRepository: Send + Sync {
+    async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Inserts `key` and marks every other unretired key retired at `key.created_at`, in one
+    /// transaction.
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    async fn record_event(&self, event: SecurityEvent) -> Result<(), StoreError>;
+
+    /// The user's events, newest first; only those older than event `before` when given (ids are
+    /// UUIDv7, so id order is time order), at most `limit`.
+    async fn list_events(
+        &self,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<SecurityEvent>, StoreError>;
+}
+
+/// Consecutive login failures per throttle key (see `throttle`), shared by every instance.
+#[async_trait]
+pub trait LoginThrottleRepository: Send + Sync {
+    /// (consecutive failures, time of the last one), or `None` after a success or never.
+    async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<(u32, OffsetDateTime)>, StoreError>;
+    /// Atomically counts one more failure at `at`.
+    async fn record_login_failure(&self, key: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+}
+
+/// Everything the domain stores.
+pub trait Store:
+    UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository
+{
+}
+impl<T: UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository> Store for T {}
+
+/// argon2 behind an async boundary: implementations run the work off the async runtime, bounded.
+#[async_trait]
+pub trait PasswordHashing: Send + Sync {
+    async fn hash(&self, password: String) -> Result<String, PasswordError>;
+    async fn verify(&self, password: String, phc: String) -> Result<Verification, PasswordError>;
+    async fn verify_dummy(&self, password: String);
+}
+
+/// Tells other instances about a revocation. The local set is updated by the service itself.
+#[async_trait]
+pub trait RevocationPublisher: Send + Sync {
+    async fn publish(&self, revocation: &Revocation);
+}
+
+/// For a single instance (SQLite): nobody else to tell.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPeers;
+
+#[async_trait]
+impl RevocationPublisher for NoPeers {
+    async fn publish(&self, _revocation: &Revocation) {}
+}

@@ -1,0 +1,446 @@
+//! The authentication use cases (register, login, refresh, logout, authenticate, profile; session
+//! management in `sessions`, administration in `admin`), each an orchestration of the pure pieces over the ports. The api's handlers are thin: extract the
+//! input, call one method here, map the error.
+
+use std::sync::{Arc, RwLock};
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::access::{self, AccessClaims, AccessTokenConfig, AccessTokenError, KeyRing, KeyRingError, TokenSubject};
+use crate::clock::Clock;
+use crate::csrf;
+use crate::error::AuthError;
+use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::password::{self, PasswordError, Verification};
+use crate::ports::{LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError};
+use crate::refresh::{self, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
+use crate::revocation::{Revocation, RevocationSet};
+use crate::secret::{CsrfKey, RefreshKeys};
+use crate::session::{NewSession, RevocationReason, SessionPolicy, TokenDelivery};
+use crate::throttle;
+use crate::user::{self, Email, NewUser, Role, User};
+
+mod admin;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use admin::UserChange;
+pub use sessions::{ActiveSession, Page};
+
+/// Everything `AuthService` is built from.
+pub struct AuthServiceParts {
+    pub store: Arc<dyn Store>,
+    pub passwords: Arc<dyn PasswordHashing>,
+    pub key_ring: KeyRing,
+    pub access: AccessTokenConfig,
+    pub refresh_keys: RefreshKeys,
+    pub csrf_key: CsrfKey,
+    pub policy: SessionPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub revocations: Arc<RevocationSet>,
+    pub publisher: Arc<dyn RevocationPublisher>,
+}
+
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    passwords: Arc<dyn PasswordHashing>,
+    /// Swapped whole when keys rotate; readers clone the `Arc` and never hold the lock across work.
+    key_ring: RwLock<Arc<KeyRing>>,
+    access: AccessTokenConfig,
+    refresh_keys: RefreshKeys,
+    csrf_key: CsrfKey,
+    policy: SessionPolicy,
+    clock: Arc<dyn Clock>,
+    revocations: Arc<RevocationSet>,
+    publisher: Arc<dyn RevocationPublisher>,
+}
+
+/// Tokens for one session, as issued by login, register and refresh.
+#[derive(Clone)]
+pub struct IssuedTokens {
+    pub session_id: Uuid,
+    pub delivery: TokenDelivery,
+    pub access_token: String,
+    pub access_expires_at: OffsetDateTime,
+    pub refresh_token: String,
+    /// When the session ends unless refreshed (min of idle and absolute expiry).
+    pub refresh_expires_at: OffsetDateTime,
+    pub csrf_token: String,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("session_id", &self.session_id)
+            .field("delivery", &self.delivery)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub user: User,
+    pub tokens: IssuedTokens,
+}
+
+pub struct Registration {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+}
+
+/// A fresh access token after a profile change.
+#[derive(Debug, Clone)]
+pub struct Reissued {
+    pub user: User,
+    pub access_token: String,
+    pub access_expires_at: OffsetDateTime,
+}
+
+impl AuthService {
+    pub fn new(parts: AuthServiceParts) -> AuthService {
+        AuthService {
+            store: parts.store,
+            passwords: parts.passwords,
+            key_ring: RwLock::new(Arc::new(parts.key_ring)),
+            access: parts.access,
+            refresh_keys: parts.refresh_keys,
+            csrf_key: parts.csrf_key,
+            policy: parts.policy,
+            clock: parts.clock,
+            revocations: parts.revocations,
+            publisher: parts.publisher,
+        }
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
+    }
+
+    /// Current key ring (cheap `Arc` clone).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.key_ring.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Installs a new key ring (after `tessera keys rotate` was noticed).
+    pub fn replace_key_ring(&self, ring: KeyRing) {
+        *self.key_ring.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+    }
+
+    /// Validates (email shape, name, password policy), hashes, creates the user (`EmailTaken` on
+    /// conflict) and logs in.
+    pub async fn register(
+        &self,
+        input: Registration,
+        delivery: TokenDelivery,
+        meta: &RequestMeta,
+    ) -> Result<LoggedIn, AuthError> {
+        let user = self.create_account(input, Role::User).await?;
+        let tokens = self.start_session(&user, delivery, meta).await?;
+        Ok(LoggedIn { user, tokens })
+    }
+
+    /// Creates an account with the same rules as registration, without logging in (`tessera user
+    /// create`, and the first administrator).
+    pub async fn create_account(&self, input: Registration, role: Role) -> Result<User, AuthError> {
+        let email = Email::parse(&input.email).ok_or_else(|| {
+            validation(
+                "email",
+                format!("must be an email address of at most {} characters", user::EMAIL_MAX_LEN),
+            )
+        })?;
+        let name = normalise_name(&input.name)?;
+        let local_part = email.as_str().rsplit_once('@').map_or("", |(local, _)| local);
+        password::check_policy(&input.password, &[email.as_str(), local_part, &name])
+            .map_err(|violation| validation("password", violation.to_string()))?;
+        let password_hash = self.passwords.hash(input.password).await.map_err(password_fault)?;
+        self.store
+            .create_user(NewUser {
+                id: Uuid::now_v7(),
+                email,
+                name,
+                role,
+                password_hash,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|error| match error {
+                StoreError::EmailTaken => AuthError::EmailTaken,
+                other => AuthError::Store(other),
+            })
+    }
+
+    /// Equal work for unknown email, wrong password and disabled user (all `InvalidCredentials`;
+    /// a dummy hash is verified for unknown emails, and every failure is counted against the
+    /// email's throttle key). After repeated failures the email backs off exponentially
+    /// (`RateLimited`, checked before any password work). Records `login_failed` for known users
+    /// and `login_succeeded` with the new session. Upgrades the stored hash when parameters changed.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        delivery: TokenDelivery,
+        meta: &RequestMeta,
+    ) -> Result<LoggedIn, AuthError> {
+        let throttle_key = throttle::throttle_key(email);
+        let previous_failures = self.store.login_failures(&throttle_key).await?;
+        if let Some((failures, last_failure_at)) = previous_failures {
+            let now = self.now();
+            if let Some(until) = throttle::blocked_until(failures, last_failure_at, now) {
+                let wait = (until - now).whole_milliseconds().max(0);
+                let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
+                return Err(AuthError::RateLimited { retry_after_secs });
+            }
+        }
+        let user = match Email::parse(email) {
+            Some(email) => self.store.find_user_by_email(email.as_str()).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            self.passwords.verify_dummy(password.to_owned()).await;
+            self.store.record_login_failure(&throttle_key, self.now()).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        // The real hash is verified even for a disabled account, so its answer takes as long.
+        let verification = self
+            .passwords
+            .verify(password.to_owned(), user.password_hash.clone())
+            .await;
+        let needs_rehash = match verification {
+            Ok(Verification::Match { needs_rehash }) if !user.disabled => needs_rehash,
+            Ok(_) | Err(PasswordError::BadStoredHash) => {
+                let event = SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), meta, None);
+                self.store.record_event(event).await?;
+                self.store.record_login_failure(&throttle_key, self.now()).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(error) => return Err(password_fault(error)),
+        };
+        if previous_failures.is_some() {
+            self.store.clear_login_failures(&throttle_key).await?;
+        }
+        if needs_rehash {
+            // Best effort: the login stands even if the upgrade fails; it is retried next login.
+            if let Ok(upgraded) = self.passwords.hash(password.to_owned()).await {
+                let _ = self.store.update_password_hash(user.id, &upgraded, self.now()).await;
+            }
+        }
+        let tokens = self.start_session(&user, delivery, meta).await?;
+        Ok(LoggedIn { user, tokens })
+    }
+
+    /// Rotation (see `refresh::decide`). Malformed/forged/unknown → `InvalidToken` (no write);
+    /// replay → publishes the session's revocation and returns `RefreshReused`; revoked →
+    /// `SessionRevoked`; expired or disabled → `SessionRevoked`.
+    pub async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> Result<LoggedIn, AuthError> {
+        let token = RefreshToken::parse(refresh_token, &self.refresh_keys).map_err(|_| AuthError::InvalidToken)?;
+        let now = self.now();
+        let decide = |locked: &LockedSession| {
+            refresh::decide(
+                &token,
+                &locked.session,
+                locked.user.disabled,
+                &self.policy,
+                &self.refresh_keys,
+                now,
+            )
+        };
+        let outcome = self.store.refresh_session(token.session_id, now, meta, &decide).await?;
+        let RefreshOutcome::Decided { decision, locked } = outcome else {
+            return Err(AuthError::InvalidToken);
+        };
+        let LockedSession { mut session, user } = locked;
+        let child = match decision {
+            RefreshDecision::Rotate { child, .. } => {
+                session.last_used_at = now;
+                child
+            }
+            RefreshDecision::Reissue { child } => child,
+            RefreshDecision::Replay => {
+                self.revoke_locally(session.id, now).await;
+                return Err(AuthError::RefreshReused);
+            }
+            RefreshDecision::Reject(
+                RefreshRejection::Revoked | RefreshRejection::Expired | RefreshRejection::UserDisabled,
+            ) => return Err(AuthError::SessionRevoked),
+            RefreshDecision::Reject(RefreshRejection::Unrecognised) => return Err(AuthError::InvalidToken),
+        };
+        let (access_token, claims) = self.sign_access(&user, session.id)?;
+        let tokens = IssuedTokens {
+            session_id: session.id,
+            delivery: session.delivery,
+            access_token,
+            access_expires_at: claims.expires_at(),
+            refresh_token: child.encode(&self.refresh_keys),
+            refresh_expires_at: session.expires_at(&self.policy),
+            csrf_token: self.issue_csrf_token(session.id),
+        };
+        Ok(LoggedIn { user, tokens })
+    }
+
+    /// The session id inside a refresh token, tag-verified, without touching the store (for the
+    /// CSRF check that precedes refresh and logout).
+    pub fn refresh_token_session(&self, refresh_token: &str) -> Result<Uuid, AuthError> {
+        RefreshToken::parse(refresh_token, &self.refresh_keys)
+            .map(|token| token.session_id)
+            .map_err(|_| AuthError::InvalidToken)
+    }
+
+    /// Revokes the session (records `logout`), updates the revocation set and tells peers.
+    /// Revoking an already-ended session is not an error (logout is idempotent).
+    pub async fn logout(&self, session_id: Uuid, meta: &RequestMeta) -> Result<(), AuthError> {
+        let now = self.now();
+        self.store
+            .revoke_session(session_id, RevocationReason::Logout, now, meta, EventKind::Logout)
+            .await?;
+        self.revoke_locally(session_id, now).await;
+        Ok(())
+    }
+
+    /// Verifies an access token and consults the revocation set. No I/O.
+    /// Expired → `TokenExpired`; revoked → `SessionRevoked`; anything else wrong → `InvalidToken`.
+    pub fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        let ring = self.key_ring();
+        let claims = access::verify(&ring, &self.access, access_token, self.now()).map_err(|error| match error {
+            AccessTokenError::Expired => AuthError::TokenExpired,
+            _ => AuthError::InvalidToken,
+        })?;
+        if self.revocations.is_revoked(&claims) {
+            return Err(AuthError::SessionRevoked);
+        }
+        Ok(claims)
+    }
+
+    pub fn issue_csrf_token(&self, session_id: Uuid) -> String {
+        csrf::issue(&self.csrf_key, session_id)
+    }
+
+    pub fn verify_csrf_token(&self, session_id: Uuid, token: &str) -> bool {
+        csrf::verify(&self.csrf_key, session_id, token)
+    }
+
+    /// Updates the display name and re-issues the access token for the same session.
+    pub async fn update_name(&self, claims: &AccessClaims, name: &str) -> Result<Reissued, AuthError> {
+        let name = normalise_name(name)?;
+        let user = self
+            .store
+            .update_user_name(claims.sub, &name, self.now())
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let (access_token, new_claims) = self.sign_access(&user, claims.sid)?;
+        Ok(Reissued {
+            user,
+            access_token,
+            access_expires_at: new_claims.expires_at(),
+        })
+    }
+
+    /// Creates a session for `user` (recording `login_succeeded`) and issues its first tokens.
+    async fn start_session(
+        &self,
+        user: &User,
+        delivery: TokenDelivery,
+        meta: &RequestMeta,
+    ) -> Result<IssuedTokens, AuthError> {
+        let now = self.now();
+        let session_id = Uuid::new_v4();
+        let refresh_token = RefreshToken::new_family(session_id);
+        // Signed before the session exists, so a key problem leaves no orphan session behind.
+        let (access_token, claims) = self.sign_access(user, session_id)?;
+        let session = NewSession {
+            id: session_id,
+            user_id: user.id,
+            rotation: RotationState::initial(&refresh_token),
+            delivery,
+            created_at: now,
+            absolute_expires_at: now.saturating_add(self.policy.absolute_ttl),
+            user_agent: meta.user_agent.clone(),
+            ip: meta.ip.clone(),
+        };
+        let refresh_expires_at = now
+            .saturating_add(self.policy.idle_ttl)
+            .min(session.absolute_expires_at);
+        let event = SecurityEvent::new(user.id, EventKind::LoginSucceeded, now, meta, Some(session_id));
+        self.store
+            .create_session(session, event)
+            .await
+            .map_err(|error| match error {
+                // Disabled between the password check and now: the same answer as any refused login.
+                StoreError::AccountDisabled => AuthError::InvalidCredentials,
+                other => AuthError::Store(other),
+            })?;
+        Ok(IssuedTokens {
+            session_id,
+            delivery,
+            access_token,
+            access_expires_at: claims.expires_at(),
+            refresh_token: refresh_token.encode(&self.refresh_keys),
+            refresh_expires_at,
+            csrf_token: self.issue_csrf_token(session_id),
+        })
+    }
+
+    fn sign_access(&self, user: &User, session_id: Uuid) -> Result<(String, AccessClaims), AuthError> {
+        let subject = TokenSubject {
+            user_id: user.id,
+            session_id,
+            role: user.role,
+            email: user.email.clone(),
+            name: user.name.clone(),
+        };
+        access::sign(&self.key_ring(), &self.access, &subject, self.now()).map_err(key_fault)
+    }
+
+    /// Refuses the session's access tokens here at once and tells the other instances. Remembered
+    /// until every access token the session could hold has expired.
+    async fn revoke_locally(&self, session_id: Uuid, now: OffsetDateTime) {
+        let forget_after = now
+            .saturating_add(self.access.ttl)
+            .saturating_add(Duration::seconds(access::LEEWAY_SECS));
+        let revocation = Revocation::Session {
+            session_id,
+            forget_after,
+        };
+        self.revocations.apply(&revocation);
+        self.publisher.publish(&revocation).await;
+    }
+}
+
+fn validation(field: &'static str, message: impl Into<String>) -> AuthError {
+    AuthError::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+fn normalise_name(raw: &str) -> Result<String, AuthError> {
+    user::normalise_name(raw).ok_or_else(|| {
+        validation(
+            "name",
+            format!(
+                "must be 1 to {} characters, without control characters",
+                user::NAME_MAX_LEN
+            ),
+        )
+    })
+}
+
+fn password_fault(error: PasswordError) -> AuthError {
+    AuthError::Internal(format!("password hashing: {error}"))
+}
+
+fn key_fault(error: KeyRingError) -> AuthError {
+    AuthError::Internal(format!("access token signing: {error}"))
+}

@@ -1,0 +1,122 @@
+//! User administration. The api checks the caller's role claim before calling; these methods check
+//! it again, so the rule holds whatever the caller.
+
+use uuid::Uuid;
+
+use super::sessions::{Page, clamp_limit};
+use super::{AuthService, validation};
+use crate::access::AccessClaims;
+use crate::error::AuthError;
+use crate::events::{EventKind, RequestMeta};
+use crate::session::RevocationReason;
+use crate::user::{Role, User};
+
+/// What an administrator may change about a user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+fn require_admin(caller: &AccessClaims) -> Result<(), AuthError> {
+    match caller.role() {
+        Some(Role::Admin) => Ok(()),
+        _ => Err(AuthError::Forbidden),
+    }
+}
+
+impl AuthService {
+    /// All users in creation order.
+    pub async fn admin_list_users(
+        &self,
+        caller: &AccessClaims,
+        after: Option<Uuid>,
+        limit: Option<u64>,
+    ) -> Result<Page<User>, AuthError> {
+        require_admin(caller)?;
+        let limit = clamp_limit(limit, 50);
+        let rows = self.store.list_users(after, limit + 1).await?;
+        Ok(Page::from_overfetch(rows, limit, |user| user.id))
+    }
+
+    /// Changes role and/or disabled state.
+    ///
+    /// - Disabling ends every session of the user at once (and records `user_disabled`).
+    /// - A role change also ends the user's sessions: the role travels in access tokens, and a
+    ///   demotion must not wait for them to expire. The user logs in again with the new role.
+    /// - Administrators cannot disable or demote themselves, so the last one cannot lock everyone out.
+    pub async fn admin_update_user(
+        &self,
+        caller: &AccessClaims,
+        user_id: Uuid,
+        change: UserChange,
+        meta: &RequestMeta,
+    ) -> Result<User, AuthError> {
+        require_admin(caller)?;
+        if user_id == caller.sub && (change.disabled == Some(true) || change.role == Some(Role::User)) {
+            return Err(validation("id", "administrators cannot disable or demote themselves"));
+        }
+        let mut user = self.store.find_user(user_id).await?.ok_or(AuthError::NotFound)?;
+        let now = self.now();
+        if let Some(role) = change.role.filter(|role| *role != user.role) {
+            user = self
+                .store
+                .update_user_role(user_id, role, now)
+                .await?
+                .ok_or(AuthError::NotFound)?;
+            let revoked = self
+                .store
+                .revoke_user_sessions(
+                    user_id,
+                    RevocationReason::AdminRevoked,
+                    now,
+                    meta,
+                    EventKind::AllSessionsRevoked,
+                    None,
+                )
+                .await?;
+            for session_id in revoked {
+                self.revoke_locally(session_id, now).await;
+            }
+        }
+        if let Some(disabled) = change.disabled.filter(|disabled| *disabled != user.disabled) {
+            let changed = self
+                .store
+                .set_user_disabled(user_id, disabled, now, meta)
+                .await?
+                .ok_or(AuthError::NotFound)?;
+            for session_id in changed.revoked_sessions {
+                self.revoke_locally(session_id, now).await;
+            }
+            user = changed.user;
+        }
+        Ok(user)
+    }
+
+    /// Ends every session of a user.
+    pub async fn admin_revoke_sessions(
+        &self,
+        caller: &AccessClaims,
+        user_id: Uuid,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        require_admin(caller)?;
+        self.store.find_user(user_id).await?.ok_or(AuthError::NotFound)?;
+        let now = self.now();
+        let revoked = self
+            .store
+            .revoke_user_sessions(
+                user_id,
+                RevocationReason::AdminRevoked,
+                now,
+                meta,
+                EventKind::AllSessionsRevoked,
+                None,
+            )
+            .await?;
+        for session_id in revoked {
+            self.revoke_locally(session_id, now).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! A user's own sessions and security history: list and revoke sessions, log out everywhere,
+//! change password (which ends every other session), read security events.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{AuthService, validation};
+use crate::access::AccessClaims;
+use crate::error::AuthError;
+use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::password::{self, Verification};
+use crate::session::{RevocationReason, SessionRecord};
+
+/// Largest page any list endpoint returns.
+pub const MAX_PAGE: u64 = 100;
+
+/// One page of a keyset-paginated list: pass `next_cursor` back to get the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Uuid>,
+}
+
+impl<T> Page<T> {
+    /// `rows` was fetched with `limit + 1`: the extra row only says that another page exists.
+    pub(super) fn from_overfetch(mut rows: Vec<T>, limit: u64, cursor_of: impl Fn(&T) -> Uuid) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+pub(super) fn clamp_limit(requested: Option<u64>, default: u64) -> u64 {
+    requested.unwrap_or(default).clamp(1, MAX_PAGE)
+}
+
+/// A live session as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    pub record: SessionRecord,
+    /// When it ends unless refreshed (earlier of idle and absolute expiry).
+    pub expires_at: OffsetDateTime,
+    /// The session the request was made with.
+    pub current: bool,
+}
+
+impl AuthService {
+    /// The caller's live sessions, most recently used first.
+    pub async fn list_sessions(&self, caller: &AccessClaims) -> Result<Vec<ActiveSession>, AuthError> {
+        let now = self.now();
+        let sessions = self
+            .store
+            .list_active_sessions(caller.sub, now, self.policy.idle_ttl)
+            .await?;
+        Ok(sessions
+            .into_iter()
+            .map(|record| ActiveSession {
+                expires_at: record.expires_at(&self.policy),
+                current: record.id == caller.sid,
+                record,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the caller's own live sessions. Another user's session, an unknown id and
+    /// an already-ended session are all `NotFound`, so ids of other users cannot be probed.
+    pub async fn revoke_own_session(
+        &self,
+        caller: &AccessClaims,
+        session_id: Uuid,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        let owned = self
+            .store
+            .find_session(session_id)
+            .await?
+            .filter(|s| s.user_id == caller.sub);
+        if owned.is_none() {
+            return Err(AuthError::NotFound);
+        }
+        let now = self.now();
+        let revoked = self
+            .store
+            .revoke_session(
+                session_id,
+                RevocationReason::RevokedByUser,
+                now,
+                meta,
+                EventKind::SessionRevoked,
+            )
+            .await?;
+        if revoked.is_none() {
+            return Err(AuthError::NotFound);
+        }
+        self.revoke_locally(session_id, now).await;
+        Ok(())
+    }
+
+    /// Ends every session of the caller, the current one included.
+    pub async fn logout_all(&self, caller: &AccessClaims, meta: &RequestMeta) -> Result<(), AuthError> {
+        let now = self.now();
+        let revoked = self
+            .store
+            .revoke_user_sessions(
+                caller.sub,
+                RevocationReason::LogoutAll,
+                now,
+                meta,
+                EventKind::AllSessionsRevoked,
+                Some(caller.sid),
+            )
+            .await?;
+        for session_id in revoked.into_iter().chain([caller.sid]) {
+            self.revoke_locally(session_id, now).await;
+        }
+        Ok(())
+    }
+
+    /// Checks the current password, applies the policy to the new one, stores it and ends every
+    /// other session (the current one stays, so the user is not logged out of the tab they used).
+    pub async fn change_password(
+        &self,
+        caller: &AccessClaims,
+        current_password: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .store
+            .find_user(caller.sub)
+            .await?
+            .ok_or(AuthError::SessionRevoked)?;
+        if user.disabled {
+            return Err(AuthError::SessionRevoked);
+        }
+        let verification = self
+            .passwords
+            .verify(current_password.to_owned(), user.password_hash.clone())
+            .await;
+        if !matches!(verification, Ok(Verification::Match { .. })) {
+            let event = SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), meta, Some(caller.sid));
+            self.store.record_event(event).await?;
+            return Err(validation("current_password", "is not correct"));
+        }
+        let local_part = user.email.rsplit_once('@').map_or("", |(local, _)| local);
+        password::check_policy(new_password, &[user.email.as_str(), local_part, user.name.as_str()])
+            .map_err(|violation| validation("new_password", violation.to_string()))?;
+        let hash = self
+            .passwords
+            .hash(new_password.to_owned())
+            .await
+            .map_err(super::password_fault)?;
+        let now = self.now();
+        let revoked = self
+            .store
+            .change_password(user.id, &hash, caller.sid, now, meta)
+            .await?;
+        for session_id in revoked {
+            self.revoke_locally(session_id, now).await;
+        }
+        Ok(())
+    }
+
+    /// The caller's security events, newest first.
+    pub async fn list_events(
+        &self,
+        caller: &AccessClaims,
+        before: Option<Uuid>,
+        limit: Option<u64>,
+    ) -> Result<Page<SecurityEvent>, AuthError> {
+        let limit = clamp_limit(limit, 50);
+        let rows = self.store.list_events(caller.sub, before, limit + 1).await?;
+        Ok(Page::from_overfetch(rows, limit, |event| event.id))
+    }
+}
