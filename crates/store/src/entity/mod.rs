@@ -1,0 +1,25 @@
+//! sea-orm entities: plain, generated-style models of the tables that `tessera-migrations`
+//! creates (the migrations, not these, are the schema). No behaviour lives here; conversion to
+//! and from the domain types is in the sibling repository modules, one place per table.
+//!
+//! Entities never derive `Serialize`: they hold password hashes, token hashes and sealed keys,
+//! and never go on the wire.
+//!
+//! Timestamps are UTC, truncated to microseconds (PostgreSQL's precision) on write. On SQLite
+//! they are stored as RFC 3339 text with a variable number of fractional digits, so SQL
+//! comparisons and `ORDER BY` on them are only exact to the second there: compare precisely in
+//! Rust, or order by the time-ordered (v7) ids.
+
+pub mod login_throttle;
+pub mod security_events;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;
+
+pub mod prelude {
+    pub use super::login_throttle::Entity as LoginThrottle;
+    pub use super::security_events::Entity as SecurityEvents;
+    pub use super::sessions::Entity as Sessions;
+    pub use super::signing_keys::Entity as SigningKeys;
+    pub use super::users::Entity as Users;
+}

@@ -1,0 +1,277 @@
+//! `UserRepository` on the `users` table.
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
+use tessera_auth_core::ports::{AccountChange, StoreError, UserRepository};
+use tessera_auth_core::session::RevocationReason;
+use tessera_auth_core::user::{NewUser, Role, User};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::users;
+use crate::error::{corrupt, db_error, user_insert_error};
+use crate::events::insert_event;
+use crate::sessions::revoke_sessions_of_user;
+use crate::time_value::{from_db, to_db};
+use crate::{Backend, SeaStore};
+
+// --- conversion (the one place `users` rows and domain users meet) ---
+
+impl TryFrom<users::Model> for User {
+    type Error = StoreError;
+
+    fn try_from(model: users::Model) -> Result<User, StoreError> {
+        let role = Role::parse(&model.role).ok_or_else(|| corrupt("users", "role", "unknown role"))?;
+        Ok(User {
+            id: model.id,
+            email: model.email,
+            name: model.name,
+            role,
+            password_hash: model.password_hash,
+            disabled: model.disabled,
+            created_at: from_db(model.created_at),
+        })
+    }
+}
+
+/// The row to insert and the user it stores (times as they will read back).
+fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
+    let user = User {
+        id: user.id,
+        email: user.email.into_string(),
+        name: user.name,
+        role: user.role,
+        password_hash: user.password_hash,
+        disabled: false,
+        created_at: to_db(user.created_at),
+    };
+    let model = users::ActiveModel {
+        id: Set(user.id),
+        email: Set(user.email.clone()),
+        name: Set(user.name.clone()),
+        password_hash: Set(user.password_hash.clone()),
+        role: Set(user.role.as_str().to_owned()),
+        disabled: Set(user.disabled),
+        created_at: Set(user.created_at),
+        updated_at: Set(user.created_at),
+    };
+    (model, user)
+}
+
+// --- repository ---
+
+impl SeaStore {
+    /// Loads the user row for update inside `txn`. Account-wide changes of one user queue here,
+    /// so each sees the one before it.
+    ///
+    /// PostgreSQL: `SELECT … FOR NO KEY UPDATE`, the lock an `UPDATE` of non-key columns takes.
+    /// Not `FOR UPDATE`: that one also blocks the `FOR KEY SHARE` lock which inserting a session
+    /// or an event takes on its user (the foreign key check), and a refresh holding its session
+    /// row while recording a replay event would then deadlock with a change waiting for that
+    /// session row. SQLite: the transaction began `IMMEDIATE` and holds the write lock.
+    async fn lock_user(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<Option<users::Model>, StoreError> {
+        let select = users::Entity::find_by_id(id);
+        let select = match self.backend {
+            Backend::Postgres => select.lock(LockType::NoKeyUpdate),
+            Backend::Sqlite => select,
+        };
+        select.one(txn).await.map_err(db_error("lock user"))
+    }
+}
+
+/// Writes `changes` (plus `updated_at`) to the locked user `id` inside `txn`.
+async fn update_locked_user(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    changes: users::ActiveModel,
+    context: &'static str,
+) -> Result<(), StoreError> {
+    let result = users::Entity::update_many()
+        .set(changes)
+        .filter(users::Column::Id.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_error(context))?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!("{context}: locked user row not updated")))
+    }
+}
+
+#[async_trait]
+impl UserRepository for SeaStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let (model, user) = new_user_model(user);
+        // The unique index decides: no check-then-insert race.
+        users::Entity::insert(model)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(user_insert_error)?;
+        Ok(user)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(&self.db)
+            .await
+            .map_err(db_error("find user by email"))?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        users::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_error("find user"))?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn update_user_name(&self, id: Uuid, name: &str, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::Name, Expr::value(name))
+            .col_expr(users::Column::UpdatedAt, Expr::value(to_db(at)))
+            .filter(users::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(db_error("update user name"))?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find_user(id).await
+    }
+
+    async fn update_password_hash(&self, id: Uuid, password_hash: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(to_db(at)))
+            .filter(users::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(db_error("update password hash"))?;
+        Ok(())
+    }
+
+    /// Keyset pagination on the primary key: `WHERE id > after ORDER BY id LIMIT limit`.
+    async fn list_users(&self, after: Option<Uuid>, limit: u64) -> Result<Vec<User>, StoreError> {
+        let mut query = users::Entity::find();
+        if let Some(after) = after {
+            query = query.filter(users::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(users::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_error("list users"))?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
+    }
+
+    async fn update_user_role(&self, id: Uuid, role: Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let txn = self.begin_write().await?;
+        let Some(mut model) = self.lock_user(&txn, id).await? else {
+            txn.rollback().await.map_err(db_error("end update role"))?;
+            return Ok(None);
+        };
+        model.role = role.as_str().to_owned();
+        model.updated_at = to_db(at);
+        let changes = users::ActiveModel {
+            role: Set(model.role.clone()),
+            updated_at: Set(model.updated_at),
+            ..Default::default()
+        };
+        update_locked_user(&txn, id, changes, "update user role").await?;
+        txn.commit().await.map_err(db_error("commit update role"))?;
+        User::try_from(model).map(Some)
+    }
+
+    /// Disabling revokes every unrevoked session each time it is called (normally none after the
+    /// first), but records the `user_disabled` event only when the flag actually changes, so
+    /// disabling twice leaves one event. Enabling clears the flag and writes no event. An
+    /// unchanged flag writes nothing to the user row.
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<AccountChange>, StoreError> {
+        let txn = self.begin_write().await?;
+        let Some(mut model) = self.lock_user(&txn, id).await? else {
+            txn.rollback().await.map_err(db_error("end set disabled"))?;
+            return Ok(None);
+        };
+        let flipped = model.disabled != disabled;
+        if flipped {
+            model.disabled = disabled;
+            model.updated_at = to_db(at);
+            let changes = users::ActiveModel {
+                disabled: Set(model.disabled),
+                updated_at: Set(model.updated_at),
+                ..Default::default()
+            };
+            update_locked_user(&txn, id, changes, "set user disabled").await?;
+        }
+        let mut revoked_sessions = Vec::new();
+        if disabled {
+            revoked_sessions =
+                revoke_sessions_of_user(&txn, self.backend, id, None, RevocationReason::UserDisabled, at).await?;
+            if flipped {
+                insert_event(&txn, SecurityEvent::new(id, EventKind::UserDisabled, at, meta, None)).await?;
+            }
+        }
+        txn.commit().await.map_err(db_error("commit set disabled"))?;
+        Ok(Some(AccountChange {
+            user: User::try_from(model)?,
+            revoked_sessions,
+        }))
+    }
+
+    /// An unknown user is an error (nothing is written): the caller has just verified the
+    /// user's current password, so it cannot happen short of a deleted account.
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let txn = self.begin_write().await?;
+        if self.lock_user(&txn, id).await?.is_none() {
+            txn.rollback().await.map_err(db_error("end change password"))?;
+            return Err(StoreError::Backend(
+                "change password: the user does not exist".to_owned(),
+            ));
+        }
+        let changes = users::ActiveModel {
+            password_hash: Set(password_hash.to_owned()),
+            updated_at: Set(to_db(at)),
+            ..Default::default()
+        };
+        update_locked_user(&txn, id, changes, "change password").await?;
+        let revoked = revoke_sessions_of_user(
+            &txn,
+            self.backend,
+            id,
+            Some(keep),
+            RevocationReason::PasswordChanged,
+            at,
+        )
+        .await?;
+        insert_event(
+            &txn,
+            SecurityEvent::new(id, EventKind::PasswordChanged, at, meta, Some(keep)),
+        )
+        .await?;
+        txn.commit().await.map_err(db_error("commit change password"))?;
+        Ok(revoked)
+    }
+}

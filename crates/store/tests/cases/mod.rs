@@ -1,0 +1,13 @@
+mod accounts;
+mod connect;
+mod disabled;
+mod events;
+mod keys;
+mod migrations;
+mod notify;
+mod refresh;
+mod sessions;
+mod support;
+mod throttle;
+mod user_sessions;
+mod users;
