@@ -1,0 +1,161 @@
+//! User administration (role `admin` in the access token).
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_auth_core::service::UserChange;
+use tessera_auth_core::user::{Role, User};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::sessions::Done;
+use super::views::RoleView;
+use crate::auth::Authenticated;
+use crate::client::Meta;
+use crate::problem::ApiError;
+use crate::state::SharedState;
+
+/// A user as administrators see it.
+#[derive(Debug, Object)]
+#[oai(rename = "AdminUser")]
+pub struct AdminUserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: RoleView,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for AdminUserView {
+    fn from(user: &User) -> AdminUserView {
+        AdminUserView {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.into(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AdminUserList {
+    pub items: Vec<AdminUserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    // Changing the role ends the user's sessions, so their next tokens carry the new role.
+    // (Not a doc comment: it would wrap the enum `$ref` in `allOf`.)
+    pub role: MaybeUndefined<RoleView>,
+    /// Disabling ends every session of the user at once.
+    pub disabled: MaybeUndefined<bool>,
+}
+
+#[derive(ApiResponse)]
+pub enum ListUsersResponse {
+    #[oai(status = 200)]
+    Ok(Json<AdminUserList>),
+}
+
+#[derive(ApiResponse)]
+pub enum UpdateUserResponse {
+    /// The user after the change.
+    #[oai(status = 200)]
+    Ok(Json<AdminUserView>),
+}
+
+/// Absent means "leave as is"; `null` is not a value either field can take.
+fn present<T: Copy>(field: &str, value: &MaybeUndefined<T>) -> Result<Option<T>, ApiError> {
+    match value {
+        MaybeUndefined::Value(value) => Ok(Some(*value)),
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(ApiError::validation(format!(
+            "{field} must not be null; omit it to leave it unchanged"
+        ))),
+    }
+}
+
+fn role_of(view: RoleView) -> Role {
+    match view {
+        RoleView::User => Role::User,
+        RoleView::Admin => Role::Admin,
+    }
+}
+
+pub struct AdminApi;
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// All users, in creation order.
+    #[oai(path = "/api/admin/users", method = "get", operation_id = "admin_list_users")]
+    async fn list_users(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<Uuid>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<ListUsersResponse, ApiError> {
+        caller.require_admin()?;
+        let page = state
+            .service
+            .admin_list_users(&caller.claims, cursor.0, limit.0)
+            .await?;
+        Ok(ListUsersResponse::Ok(Json(AdminUserList {
+            items: page.items.iter().map(AdminUserView::from).collect(),
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    /// Change a user's role or disable/enable the account.
+    #[oai(path = "/api/admin/users/:id", method = "patch", operation_id = "admin_update_user")]
+    async fn update_user(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        Meta(meta): Meta,
+        id: Path<Uuid>,
+        body: Json<AdminUserUpdate>,
+    ) -> Result<UpdateUserResponse, ApiError> {
+        caller.require_admin()?;
+        let change = UserChange {
+            role: present("role", &body.role)?.map(role_of),
+            disabled: present("disabled", &body.disabled)?,
+        };
+        let user = state
+            .service
+            .admin_update_user(&caller.claims, id.0, change, &meta)
+            .await?;
+        Ok(UpdateUserResponse::Ok(Json(AdminUserView::from(&user))))
+    }
+
+    /// End every session of a user.
+    #[oai(
+        path = "/api/admin/users/:id/revoke-sessions",
+        method = "post",
+        operation_id = "admin_revoke_sessions"
+    )]
+    async fn revoke_sessions(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        Meta(meta): Meta,
+        id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        caller.require_admin()?;
+        state.service.admin_revoke_sessions(&caller.claims, id.0, &meta).await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,19 @@
+//! Tessera's HTTP API: poem + poem-openapi endpoints, cookies, CSRF and origin checks,
+//! configuration, SPA serving and the `tessera` command line.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod cookies;
+pub mod endpoints;
+pub mod middleware;
+pub mod passwords;
+pub mod problem;
+pub mod rate_limit;
+pub mod serve;
+pub mod spa;
+pub mod startup;
+pub mod state;
+pub mod sync;

@@ -1,0 +1,450 @@
+//! RFC 9457 problem responses: the one place where every error becomes HTTP.
+//!
+//! Domain errors ([`AuthError`]) are mapped exhaustively; errors raised by poem or poem-openapi
+//! (unknown route, wrong method, unparsable body, size limit...) are turned into the same shape by
+//! [`catch_all`], so a client only ever sees `application/problem+json` with a stable `code`.
+
+use std::fmt;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Object};
+use tessera_auth_core::AuthError;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The stable, machine-readable error codes (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ProblemCode {
+    InvalidCredentials,
+    Unauthenticated,
+    TokenExpired,
+    SessionRevoked,
+    RefreshReused,
+    CsrfFailed,
+    Forbidden,
+    RateLimited,
+    ValidationFailed,
+    EmailTaken,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    InternalError,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Problem")]
+pub struct ProblemBody {
+    /// A URI reference naming the problem type (`about:blank` when the status says it all).
+    #[oai(rename = "type")]
+    pub type_: String,
+    /// Short human-readable summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    // Stable machine-readable code. (Not a doc comment: that would wrap the `$ref` in `allOf`,
+    // which some client generators drop.)
+    pub code: ProblemCode,
+}
+
+/// An error response. Build with the constructors; `IntoResponse` renders it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ProblemCode,
+    pub detail: Option<String>,
+    /// `WWW-Authenticate` value for 401s.
+    pub www_authenticate: Option<&'static str>,
+    pub retry_after_secs: Option<u64>,
+    /// `Allow` value for 405s.
+    pub allow: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.status.as_u16(), self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+const BEARER: &str = "Bearer";
+const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<Option<String>>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            www_authenticate: None,
+            retry_after_secs: None,
+            allow: None,
+        }
+    }
+
+    pub fn validation(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, ProblemCode::ValidationFailed, detail.into())
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        ApiError {
+            www_authenticate: Some(BEARER),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::Unauthenticated,
+                "authentication required".to_owned(),
+            )
+        }
+    }
+
+    fn invalid_token(code: ProblemCode, detail: &str) -> ApiError {
+        ApiError {
+            www_authenticate: Some(BEARER_INVALID),
+            ..ApiError::new(StatusCode::UNAUTHORIZED, code, detail.to_owned())
+        }
+    }
+
+    pub fn csrf_failed(detail: &str) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, ProblemCode::CsrfFailed, detail.to_owned())
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, ProblemCode::Forbidden, "not allowed".to_owned())
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ProblemCode::RateLimited,
+                "too many attempts; retry after the time in Retry-After".to_owned(),
+            )
+        }
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            "no such resource".to_owned(),
+        )
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemCode::InternalError,
+            "internal error".to_owned(),
+        )
+    }
+
+    /// Whether this failure means the session is over, so the auth cookies should be cleared.
+    pub fn ends_session(&self) -> bool {
+        matches!(self.code, ProblemCode::SessionRevoked | ProblemCode::RefreshReused)
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            type_: "about:blank".to_owned(),
+            title: self.title().to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> ApiError {
+        match err {
+            AuthError::InvalidCredentials => ApiError {
+                www_authenticate: Some(BEARER),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ProblemCode::InvalidCredentials,
+                    "invalid email or password".to_owned(),
+                )
+            },
+            AuthError::EmailTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                ProblemCode::EmailTaken,
+                "this email address is already registered".to_owned(),
+            ),
+            AuthError::Validation { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProblemCode::ValidationFailed,
+                format!("{field}: {message}"),
+            ),
+            AuthError::Unauthenticated => ApiError::unauthenticated(),
+            AuthError::InvalidToken => ApiError::invalid_token(ProblemCode::Unauthenticated, "the token is not valid"),
+            AuthError::TokenExpired => {
+                ApiError::invalid_token(ProblemCode::TokenExpired, "the access token has expired; refresh it")
+            }
+            AuthError::SessionRevoked => {
+                ApiError::invalid_token(ProblemCode::SessionRevoked, "the session has ended; log in again")
+            }
+            AuthError::RefreshReused => ApiError::invalid_token(
+                ProblemCode::RefreshReused,
+                "this refresh token was already used; the session has been revoked",
+            ),
+            AuthError::Forbidden => ApiError::forbidden(),
+            AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
+            AuthError::NotFound => ApiError::not_found(),
+            AuthError::Store(err) => {
+                tracing::error!(error = %err, "storage failure");
+                ApiError::internal()
+            }
+            AuthError::Internal(message) => {
+                tracing::error!(error = %message, "internal failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body().to_json_string();
+        let mut response = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(body);
+        if let Some(value) = self.www_authenticate {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<ApiError> for poem::Error {
+    fn from(err: ApiError) -> poem::Error {
+        let status = err.status;
+        poem::Error::new(err, status)
+    }
+}
+
+/// Statuses any operation may answer with; declared on every operation so generated clients
+/// and spec-driven tests know the shape of each.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (
+        400,
+        "The request is malformed: invalid JSON, unknown fields, wrong types or over-long values (`validation_failed`).",
+    ),
+    (
+        401,
+        "Not authenticated (`unauthenticated`, `invalid_credentials`, `token_expired`, `session_revoked`, `refresh_reused`). Carries `WWW-Authenticate: Bearer`.",
+    ),
+    (
+        403,
+        "Refused: CSRF or origin check failed (`csrf_failed`) or insufficient role (`forbidden`).",
+    ),
+    (404, "No such resource (`not_found`)."),
+    (409, "Conflict with existing data (`email_taken`)."),
+    (413, "Request body over 64 KiB (`payload_too_large`)."),
+    (
+        422,
+        "Well-formed input that breaks a rule, such as a weak password (`validation_failed`).",
+    ),
+    (429, "Too many requests (`rate_limited`); see `Retry-After`."),
+    (
+        500,
+        "Internal error (`internal_error`); details are only in the server log.",
+    ),
+];
+
+impl ApiResponse for ApiError {
+    const BAD_REQUEST_HANDLER: bool = true;
+
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_CONTENT_TYPE,
+                        schema: ProblemBody::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemBody::register(registry);
+    }
+
+    fn from_parse_request_error(err: poem::Error) -> ApiError {
+        from_poem_error(&err)
+    }
+}
+
+/// Recovers our own error from a `poem::Error`, or classifies poem's.
+pub fn from_poem_error(err: &poem::Error) -> ApiError {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.clone();
+    }
+    if err.is::<poem::error::CorsError>() {
+        return ApiError::csrf_failed("cross-origin request refused");
+    }
+    let status = err.status();
+    match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            ProblemCode::MethodNotAllowed,
+            "this method is not allowed here".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            ProblemCode::PayloadTooLarge,
+            "request body is larger than 64 KiB".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::ValidationFailed,
+            "request body must be application/json".to_owned(),
+        ),
+        status if status.is_server_error() => {
+            tracing::error!(error = %err, "unhandled server error");
+            ApiError::internal()
+        }
+        // Parse and validation failures from poem-openapi. Their message names the field and the
+        // rule, never a secret value (bodies are not echoed).
+        _ => ApiError::validation(err.to_string()),
+    }
+}
+
+/// Middleware: any `Err` from inner endpoints becomes a problem response (so outer middleware,
+/// like the cookie jar, still runs) and a bare 404/405 from the router gets a problem body.
+pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    match next.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) => {
+            let mut problem = from_poem_error(&err);
+            if problem.status == StatusCode::METHOD_NOT_ALLOWED {
+                problem.allow = allowed_methods(&path);
+            }
+            Ok(problem.into_response())
+        }
+    }
+}
+
+/// The `Allow` header for `path` (RFC 9110 requires one on 405), from the operations in the spec.
+fn allowed_methods(path: &str) -> Option<String> {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&crate::app::spec_json()).unwrap_or_default();
+        let Some(paths) = spec["paths"].as_object() else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|ops| ops.keys())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                (segments, methods.join(", "))
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    routes.iter().find_map(|(template, allow)| {
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+        matches.then(|| allow.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_not_allowed_names_the_allowed_methods() {
+        assert_eq!(allowed_methods("/api/me").as_deref(), Some("GET, PATCH, HEAD"));
+        assert_eq!(allowed_methods("/api/auth/login").as_deref(), Some("POST"));
+        let id = "/api/admin/users/0194f4a2-0000-7000-8000-000000000000";
+        assert_eq!(allowed_methods(id).as_deref(), Some("PATCH"));
+        assert_eq!(allowed_methods("/api/nope"), None);
+    }
+
+    #[test]
+    fn every_domain_error_maps_to_a_client_safe_problem() {
+        let cases: Vec<(AuthError, u16, ProblemCode)> = vec![
+            (AuthError::InvalidCredentials, 401, ProblemCode::InvalidCredentials),
+            (AuthError::EmailTaken, 409, ProblemCode::EmailTaken),
+            (
+                AuthError::Validation {
+                    field: "password",
+                    message: "too short".into(),
+                },
+                422,
+                ProblemCode::ValidationFailed,
+            ),
+            (AuthError::Unauthenticated, 401, ProblemCode::Unauthenticated),
+            (AuthError::InvalidToken, 401, ProblemCode::Unauthenticated),
+            (AuthError::TokenExpired, 401, ProblemCode::TokenExpired),
+            (AuthError::SessionRevoked, 401, ProblemCode::SessionRevoked),
+            (AuthError::RefreshReused, 401, ProblemCode::RefreshReused),
+            (AuthError::Forbidden, 403, ProblemCode::Forbidden),
+            (AuthError::NotFound, 404, ProblemCode::NotFound),
+            (
+                AuthError::RateLimited { retry_after_secs: 3 },
+                429,
+                ProblemCode::RateLimited,
+            ),
+            (
+                AuthError::Internal("argon2 exploded with secret xyz".into()),
+                500,
+                ProblemCode::InternalError,
+            ),
+        ];
+        for (err, status, code) in cases {
+            let api = ApiError::from(err);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+            if status == 401 {
+                assert!(api.www_authenticate.is_some());
+            }
+            assert!(!api.body().to_json_string().contains("xyz"));
+        }
+    }
+}

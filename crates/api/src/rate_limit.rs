@@ -1,0 +1,148 @@
+//! Per-client-IP rate limits on the endpoints that cost argon2 work or mint sessions.
+//!
+//! Two independent buckets per IP, so refresh traffic from busy SPAs can never lock out logins:
+//! login + register share `TESSERA_RATE_LIMIT_PER_IP` requests a minute; refresh gets four times
+//! that (several tabs per user, several users behind one NAT). State is in memory (GCRA, the
+//! `governor` crate) and per instance; the per-account backoff, which must hold across instances,
+//! lives in the database (see `tessera_auth_core::throttle`).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use poem::http::Method;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::client::client_ip;
+use crate::problem::ApiError;
+use crate::state::SharedState;
+
+/// Refresh allowance relative to the login/register allowance.
+const REFRESH_FACTOR: u32 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// POST /api/auth/login and /api/auth/register.
+    Credentials,
+    /// POST /api/auth/refresh.
+    Refresh,
+}
+
+pub struct IpRateLimits {
+    credentials: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    refresh: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+impl IpRateLimits {
+    /// `per_minute == 0` turns the limits off.
+    pub fn new(per_minute: u32) -> IpRateLimits {
+        let limiter = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        IpRateLimits {
+            credentials: limiter(per_minute),
+            refresh: limiter(per_minute.saturating_mul(REFRESH_FACTOR)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// `Err(seconds to wait)` when `ip` has used up `bucket`.
+    pub fn check(&self, bucket: Bucket, ip: IpAddr) -> Result<(), u64> {
+        let limiter = match bucket {
+            Bucket::Credentials => &self.credentials,
+            Bucket::Refresh => &self.refresh,
+        };
+        let Some(limiter) = limiter else { return Ok(()) };
+        limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
+    /// Forgets IPs whose buckets are full again (bounds memory to the recently active clients).
+    pub fn forget_idle(&self) {
+        for limiter in [&self.credentials, &self.refresh].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
+    if *method != Method::POST {
+        return None;
+    }
+    match path.trim_end_matches('/') {
+        "/api/auth/login" | "/api/auth/register" => Some(Bucket::Credentials),
+        "/api/auth/refresh" => Some(Bucket::Refresh),
+        _ => None,
+    }
+}
+
+/// Middleware: 429 `rate_limited` with `Retry-After` before any body is read or hashed.
+pub async fn rate_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    if let Some(bucket) = bucket_for(req.method(), req.uri().path()) {
+        let state = req.data::<SharedState>().ok_or_else(ApiError::internal)?;
+        if let Some(ip) = client_ip(&req, &state.config.trusted_proxies)
+            && let Err(retry_after) = state.rate_limits.check(bucket, ip)
+        {
+            return Err(ApiError::rate_limited(retry_after).into());
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn each_ip_has_its_own_allowance() {
+        let limits = IpRateLimits::new(3);
+        for _ in 0..3 {
+            assert!(limits.check(Bucket::Credentials, ip(1)).is_ok());
+        }
+        let wait = limits.check(Bucket::Credentials, ip(1)).unwrap_err();
+        assert!((1..=20).contains(&wait), "one token per 20 s: {wait}");
+        assert!(limits.check(Bucket::Credentials, ip(2)).is_ok());
+    }
+
+    #[test]
+    fn refresh_traffic_cannot_use_up_logins() {
+        let limits = IpRateLimits::new(2);
+        while limits.check(Bucket::Refresh, ip(1)).is_ok() {}
+        assert!(limits.check(Bucket::Credentials, ip(1)).is_ok());
+    }
+
+    #[test]
+    fn refresh_gets_a_larger_allowance() {
+        let limits = IpRateLimits::new(2);
+        let allowed = std::iter::repeat_with(|| limits.check(Bucket::Refresh, ip(1)))
+            .take_while(Result::is_ok)
+            .count();
+        assert_eq!(allowed, 8);
+    }
+
+    #[test]
+    fn zero_turns_limits_off() {
+        let limits = IpRateLimits::new(0);
+        assert!((0..1000).all(|_| limits.check(Bucket::Credentials, ip(1)).is_ok()));
+    }
+
+    #[test]
+    fn only_the_costly_endpoints_are_limited() {
+        assert_eq!(bucket_for(&Method::POST, "/api/auth/login"), Some(Bucket::Credentials));
+        assert_eq!(
+            bucket_for(&Method::POST, "/api/auth/register/"),
+            Some(Bucket::Credentials)
+        );
+        assert_eq!(bucket_for(&Method::POST, "/api/auth/refresh"), Some(Bucket::Refresh));
+        assert_eq!(bucket_for(&Method::GET, "/api/auth/login"), None);
+        assert_eq!(bucket_for(&Method::POST, "/api/auth/logout"), None);
+        assert_eq!(bucket_for(&Method::GET, "/api/me"), None);
+    }
+}

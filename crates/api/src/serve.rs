@@ -1,0 +1,112 @@
+//! `tessera serve`: bind, serve, and shut down gracefully on SIGTERM/SIGINT. [`start`] is also
+//! what the black-box tests use to run the real router on a free port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::router;
+use crate::startup::build_state;
+use crate::state::SharedState;
+use crate::sync::spawn_sync;
+
+/// Connections get this long to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(config: crate::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let addr = config.addr;
+    let state = build_state(config).await?;
+    let server = start(state, addr, shutdown_signal()).await?;
+    tracing::info!(addr = %server.addr, "tessera listening; Swagger UI at /api/docs");
+    server.wait().await?;
+    tracing::info!("tessera stopped");
+    Ok(())
+}
+
+/// A server running on a tokio task.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: SharedState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    upkeep: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Asks the server to drain and waits for it.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.upkeep.abort();
+        result
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves until `shutdown` completes or
+/// [`RunningServer::stop`] is called.
+pub async fn start(
+    state: SharedState,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, Box<dyn std::error::Error>> {
+    let acceptor = TcpListener::bind(addr)
+        .into_acceptor()
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| format!("cannot listen on {addr}: no local address"))?;
+    let upkeep = spawn_sync(&state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(state.clone());
+    let signal = async move {
+        tokio::select! {
+            () = shutdown => {},
+            _ = stopped => {},
+        }
+    };
+    let task =
+        tokio::spawn(Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(DRAIN_TIMEOUT)));
+    Ok(RunningServer {
+        addr: bound,
+        state,
+        stop: Some(stop),
+        task,
+        upkeep,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining connections");
+}

@@ -1,0 +1,213 @@
+//! Turning configuration into a running service: master key, database, signing keys, the
+//! revocation set, and the background upkeep tasks.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use tessera_auth_core::access::{
+    AccessTokenConfig, KeyRing, KeyRingError, LEEWAY_SECS, StoredSigningKey, generate_ed25519_key,
+};
+use tessera_auth_core::clock::{Clock, SystemClock};
+use tessera_auth_core::password::{Argon2Params, PasswordHasher};
+use tessera_auth_core::ports::{KeyRepository, SessionRepository, StoreError};
+use tessera_auth_core::revocation::{Revocation, RevocationSet};
+use tessera_auth_core::secret::MasterKey;
+use tessera_auth_core::service::{AuthService, AuthServiceParts};
+use tessera_auth_core::session::SessionPolicy;
+use tessera_store::SeaStore;
+use time::Duration;
+
+use crate::config::{Config, JwtSigning};
+use crate::cookies::CookieFactory;
+use crate::passwords::BlockingPasswordHashing;
+use crate::rate_limit::IpRateLimits;
+use crate::state::{AppState, SharedState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("master key file {path}: {message}")]
+    MasterKeyFile { path: String, message: String },
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyRingError),
+    #[error("password hasher: {0}")]
+    Passwords(String),
+}
+
+/// The master key from `TESSERA_MASTER_KEY`, else `<data dir>/master.key`, generated (mode 0600)
+/// when absent.
+pub fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
+    if let Some(hex) = &config.master_key_hex {
+        // Already validated by Config.
+        return MasterKey::from_hex(hex.expose()).map_err(|e| StartupError::MasterKeyFile {
+            path: "TESSERA_MASTER_KEY".into(),
+            message: e.to_string(),
+        });
+    }
+    let path = config.data_dir.join("master.key");
+    let file_err = |message: String| StartupError::MasterKeyFile {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_hex(&text).map_err(|e| file_err(e.to_string())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            ensure_dir(&config.data_dir)?;
+            let key = MasterKey::generate();
+            write_private_file(&path, format!("{}\n", key.to_hex()).as_bytes()).map_err(|e| file_err(e.to_string()))?;
+            tracing::info!(path = %path.display(), "generated a new master key");
+            Ok(key)
+        }
+        Err(err) => Err(file_err(err.to_string())),
+    }
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), StartupError> {
+    std::fs::create_dir_all(dir).map_err(|source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// Creates `path` readable only by its owner; never overwrites an existing file.
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+pub fn session_policy(config: &Config) -> SessionPolicy {
+    SessionPolicy {
+        access_ttl: config.access_ttl,
+        idle_ttl: config.refresh_idle_ttl,
+        absolute_ttl: config.refresh_absolute_ttl,
+        grace: config.refresh_grace,
+    }
+}
+
+/// Opens the database (creating the SQLite file and data directory when needed) and migrates it.
+pub async fn open_store(config: &Config) -> Result<SeaStore, StartupError> {
+    if config.database_url.expose().starts_with("sqlite:") {
+        ensure_dir(&config.data_dir)?;
+    }
+    let store = SeaStore::connect(config.database_url.expose()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The key ring for this configuration. With EdDSA and no usable key in the database yet, one is
+/// generated (the first instance to start wins; others read it back).
+pub async fn load_key_ring(
+    config: &Config,
+    store: &SeaStore,
+    master: &MasterKey,
+    clock: &dyn Clock,
+) -> Result<KeyRing, StartupError> {
+    if let JwtSigning::Hs256(secret) = &config.jwt {
+        return Ok(KeyRing::hs256(secret.expose().as_bytes())?);
+    }
+    let kek = master.key_encryption_key();
+    let keys = store.list_signing_keys().await?;
+    match KeyRing::from_stored(&keys, &kek, config.access_ttl, clock.now()) {
+        Err(KeyRingError::NoActiveKey) => {
+            store.add_signing_key(generate_ed25519_key(&kek, clock.now())).await?;
+            let keys = store.list_signing_keys().await?;
+            Ok(KeyRing::from_stored(&keys, &kek, config.access_ttl, clock.now())?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The Ed25519 key ring from stored keys, as of now.
+pub fn key_ring_from(keys: &[StoredSigningKey], state: &AppState) -> Result<KeyRing, KeyRingError> {
+    KeyRing::from_stored(
+        keys,
+        &state.master_key.key_encryption_key(),
+        state.config.access_ttl,
+        state.clock.now(),
+    )
+}
+
+/// How long a revocation must be remembered: until every access token it could refuse expired.
+pub fn revocation_memory(config: &Config) -> Duration {
+    config.access_ttl + Duration::seconds(LEEWAY_SECS)
+}
+
+/// Loads revocations that still matter into `set`.
+pub async fn fill_revocations(
+    store: &SeaStore,
+    set: &RevocationSet,
+    config: &Config,
+    clock: &dyn Clock,
+) -> Result<(), StartupError> {
+    let memory = revocation_memory(config);
+    for (session_id, revoked_at) in store.sessions_revoked_since(clock.now() - memory).await? {
+        set.apply(&Revocation::Session {
+            session_id,
+            forget_after: revoked_at + memory,
+        });
+    }
+    Ok(())
+}
+
+pub async fn build_state(config: Config) -> Result<SharedState, StartupError> {
+    build_state_with_clock(config, Arc::new(SystemClock), Argon2Params::default()).await
+}
+
+/// [`build_state`] with the clock and argon2 cost chosen by the caller (tests step a manual clock
+/// and use cheap hashing).
+pub async fn build_state_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    argon2: Argon2Params,
+) -> Result<SharedState, StartupError> {
+    let master = load_master_key(&config)?;
+    let store = open_store(&config).await?;
+    let key_ring = load_key_ring(&config, &store, &master, clock.as_ref()).await?;
+    let revocations = Arc::new(RevocationSet::new());
+    fill_revocations(&store, &revocations, &config, clock.as_ref()).await?;
+
+    let hasher = PasswordHasher::new(argon2).map_err(|e| StartupError::Passwords(e.to_string()))?;
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let passwords = Arc::new(BlockingPasswordHashing::new(hasher, cores));
+
+    let service = AuthService::new(AuthServiceParts {
+        store: Arc::new(store.clone()),
+        passwords,
+        key_ring,
+        access: AccessTokenConfig {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            ttl: config.access_ttl,
+        },
+        refresh_keys: master.refresh_keys(),
+        csrf_key: master.csrf_key(),
+        policy: session_policy(&config),
+        clock: clock.clone(),
+        revocations,
+        // Tells other instances (PostgreSQL NOTIFY); on SQLite a no-op.
+        publisher: Arc::new(store.clone()),
+    });
+    let cookies = CookieFactory::new(config.cookie_secure);
+    let rate_limits = IpRateLimits::new(config.rate_limit_per_ip);
+    Ok(Arc::new(AppState {
+        service: Arc::new(service),
+        store,
+        config: Arc::new(config),
+        cookies,
+        clock,
+        rate_limits,
+        master_key: master,
+    }))
+}

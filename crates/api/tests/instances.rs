@@ -1,0 +1,369 @@
+//! Several `tessera serve` processes on one PostgreSQL: revocations reach every instance within a
+//! second (and a missed notification is healed by the catch-up poll), concurrent refreshes across
+//! instances agree, key rotation reaches running instances, and GET /api/me needs no database.
+//!
+//! These start the real binary, so they are process-level tests; they need `TEST_DATABASE_URL`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use tessera_store::testing::TestDatabase;
+
+const MASTER_KEY: &str = "6d1f0c2a4b3e5d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+const PASSWORD: &str = "tangerine-otter-cobalt-92";
+
+struct Instance {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn tessera(database_url: &str, data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("TESSERA_MASTER_KEY", MASTER_KEY)
+        .env("TESSERA_DATA_DIR", data)
+        .env("TESSERA_SYNC_INTERVAL", "1s")
+        .env("TESSERA_RATE_LIMIT_PER_IP", "0")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+async fn start(database_url: &str) -> Instance {
+    let data = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let child = tessera(database_url, data.path())
+        .arg("serve")
+        .env("TESSERA_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("tessera starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(resp) = client.get(format!("{base}/api/ready")).send().await
+            && resp.status() == StatusCode::OK
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tessera on port {port} never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Instance {
+        child,
+        base,
+        _data: data,
+    }
+}
+
+struct Tokens {
+    access: String,
+    refresh: String,
+}
+
+async fn register(client: &reqwest::Client, base: &str, email: &str) -> Tokens {
+    let body = json!({"email": email, "password": PASSWORD, "name": "Ada", "token_delivery": "body"});
+    let resp = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Logs out with a body refresh token (a native client), expecting 204.
+async fn logout(client: &reqwest::Client, base: &str, refresh: &str) {
+    let resp = client
+        .post(format!("{base}/api/auth/logout"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+async fn me_status(client: &reqwest::Client, base: &str, access: &str) -> StatusCode {
+    client
+        .get(format!("{base}/api/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Polls `base` until `access` is refused; returns how long that took.
+async fn time_until_refused(client: &reqwest::Client, base: &str, access: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while me_status(client, base, access).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < limit,
+            "the revocation did not reach {base} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    started.elapsed()
+}
+
+fn postgres() -> Option<TestDatabase> {
+    let db = TestDatabase::postgres();
+    if db.is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL not set");
+    }
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_is_refused_by_the_other_within_a_second() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let b = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let tokens = register(&client, &a.base, "ada@example.com").await;
+    assert_eq!(me_status(&client, &b.base, &tokens.access).await, StatusCode::OK);
+
+    logout(&client, &a.base, &tokens.refresh).await;
+    let propagation = time_until_refused(&client, &b.base, &tokens.access, Duration::from_secs(1)).await;
+    println!("revocation propagation to the other instance: {propagation:?}");
+    assert_eq!(
+        me_status(&client, &a.base, &tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catch_up_poll_heals_a_missed_notification() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let b = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let tokens = register(&client, &a.base, "ada@example.com").await;
+    assert_eq!(me_status(&client, &b.base, &tokens.access).await, StatusCode::OK);
+
+    // Cut every listener connection, then revoke at once: the notification goes nowhere.
+    let admin = tessera_store::SeaStore::connect(&db.url).await.unwrap();
+    // Only this test's database: other tests run in parallel with listeners of their own.
+    admin
+        .connection()
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'tessera-listener' AND datname = current_database()",
+        )
+        .await
+        .unwrap();
+    logout(&client, &a.base, &tokens.refresh).await;
+    // The poll runs every second (TESSERA_SYNC_INTERVAL=1s); allow a few.
+    let healed = time_until_refused(&client, &b.base, &tokens.access, Duration::from_secs(5)).await;
+    println!("revocation reached the other instance through the catch-up poll after {healed:?}");
+
+    // The listener comes back: the next revocation is fast again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = register(&client, &a.base, "bob@example.com").await;
+    logout(&client, &a.base, &again.refresh).await;
+    time_until_refused(&client, &b.base, &again.access, Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_on_two_instances_get_one_successor() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let b = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let tokens = register(&client, &a.base, "ada@example.com").await;
+    let requests = (0..16).map(|i| {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        client
+            .post(format!("{base}/api/auth/refresh"))
+            .json(&json!({"refresh_token": tokens.refresh}))
+            .send()
+    });
+    let responses = futures::future::join_all(requests).await;
+    let mut successors = Vec::new();
+    for resp in responses {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value = resp.json().await.unwrap();
+        successors.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        successors.iter().all(|s| *s == successors[0]),
+        "all 16 refreshes must agree"
+    );
+    assert_ne!(successors[0], tokens.refresh);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_reaches_running_instances_and_old_tokens_keep_working() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let b = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let before = register(&client, &a.base, "ada@example.com").await;
+    let jwks = |base: String| {
+        let client = client.clone();
+        async move {
+            let body: Value = client
+                .get(format!("{base}/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(jwks(a.base.clone()).await.len(), 1);
+
+    let data = tempfile::tempdir().unwrap();
+    let output = tessera(&db.url, data.path()).args(["keys", "rotate"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    for instance in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while jwks(instance.base.clone()).await.len() != 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not pick up the new key",
+                instance.base
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Tokens signed with the old key still verify on both; new tokens use the new key.
+    for instance in [&a, &b] {
+        assert_eq!(me_status(&client, &instance.base, &before.access).await, StatusCode::OK);
+    }
+    let after = register(&client, &b.base, "bob@example.com").await;
+    let kid_of = |token: &str| {
+        use base64::Engine;
+        let header = token.split('.').next().unwrap();
+        let header: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(kid_of(&before.access), kid_of(&after.access));
+    assert_eq!(me_status(&client, &a.base, &after.access).await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_me_needs_no_database() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let tokens = register(&client, &a.base, "ada@example.com").await;
+
+    // Take the database away entirely: terminate the instance's connections and forbid new ones.
+    let server_url = std::env::var("TEST_DATABASE_URL").unwrap();
+    let admin = tessera_store::SeaStore::connect(&server_url).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    admin
+        .connection()
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .connection()
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+
+    let ready = client.get(format!("{}/api/ready", a.base)).send().await.unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database really is gone"
+    );
+    for _ in 0..20 {
+        assert_eq!(me_status(&client, &a.base, &tokens.access).await, StatusCode::OK);
+    }
+    admin
+        .connection()
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let db = TestDatabase::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = tessera(&db.url, data.path())
+        .args(["user", "create", "--email", "Root@Example.com", "--admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("admin user root@example.com"), "{stdout}");
+    assert!(!stdout.contains(PASSWORD) && !String::from_utf8_lossy(&output.stderr).contains(PASSWORD));
+
+    let mut weak = tessera(&db.url, data.path())
+        .args(["user", "create", "--email", "x@example.com"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    weak.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let output = weak.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("password"));
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    let output = tessera("sqlite::memory:", data.path())
+        .env("TESSERA_ACCESS_TTL", "ten minutes")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TESSERA_ACCESS_TTL"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+}
