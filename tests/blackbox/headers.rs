@@ -1,0 +1,369 @@
+//! Case 10: security headers, the HTML policy, the system endpoints, the spec and the docs; and the
+//! insecure-cookie development mode.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tessera_store::testing::TestDatabase;
+
+use crate::harness::{ORIGIN, PASSWORD, Reply, TestServer, assert_problem, send_raw};
+
+/// The directives of a Content-Security-Policy, by name.
+fn csp_directive<'a>(csp: &'a str, name: &str) -> Option<&'a str> {
+    csp.split(';').map(str::trim).find_map(|d| {
+        d.strip_prefix(name)
+            .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+    })
+}
+
+#[track_caller]
+fn assert_strict_html(reply: &Reply) {
+    assert!(
+        reply.content_type().starts_with("text/html"),
+        "{}",
+        reply.content_type()
+    );
+    let csp = reply
+        .header("content-security-policy")
+        .expect("HTML carries a Content-Security-Policy");
+    let script_src = csp_directive(csp, "script-src")
+        .or_else(|| csp_directive(csp, "default-src"))
+        .expect("script policy");
+    assert!(!script_src.contains("'unsafe-inline'"), "inline script allowed: {csp}");
+    assert!(!script_src.contains("'unsafe-eval'"), "eval allowed: {csp}");
+    assert!(
+        !script_src.contains('*') && !script_src.contains("http:") && !script_src.contains("https:"),
+        "{csp}"
+    );
+    assert!(csp_directive(csp, "default-src").is_some(), "no default-src: {csp}");
+    assert!(
+        csp_directive(csp, "object-src").is_some_and(|v| v.contains("'none'")),
+        "{csp}"
+    );
+    assert!(
+        csp_directive(csp, "frame-ancestors").is_some_and(|v| v.contains("'none'")),
+        "{csp}"
+    );
+}
+
+async fn security_headers_and_system_endpoints(db: &TestDatabase) {
+    let server = TestServer::start(db, &[]).await;
+
+    // A spread of responses; `send` asserts nosniff, no-referrer and DENY on each.
+    let (mut browser, _) = server.register("alice@example.com").await;
+    let mut replies: Vec<Reply> = vec![
+        browser.me().await,
+        browser.refresh().await,
+        server.get("/api/me").await,
+        server.get("/api/nope").await,
+        server.get("/api/auth/login").await,
+        server.get("/.well-known/jwks.json").await,
+        server
+            .post_json("/api/auth/login", &json!({"email": "x@example.com", "password": "x"}))
+            .await,
+        server.send(server.request(Method::OPTIONS, "/api/auth/login")).await,
+        server.send(server.request(Method::HEAD, "/")).await,
+    ];
+    replies.push(browser.logout().await);
+    for reply in &replies {
+        reply.assert_invariants();
+        assert!(
+            reply
+                .header("strict-transport-security")
+                .is_some_and(|v| v.contains("max-age=")),
+            "no HSTS with secure cookies"
+        );
+        assert!(
+            reply
+                .header("server")
+                .is_none_or(|v| !v.to_ascii_lowercase().contains("poem")),
+            "server banner"
+        );
+        // CORS is off unless allowed origins are configured.
+        assert!(reply.header("access-control-allow-origin").is_none());
+        assert!(reply.header("access-control-allow-credentials").is_none());
+    }
+    // A preflight from a foreign origin is not granted.
+    let request = server
+        .request(Method::OPTIONS, "/api/me")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "PATCH");
+    let reply = server.send(request).await;
+    assert!(
+        reply.header("access-control-allow-origin").is_none(),
+        "CORS granted to a foreign origin"
+    );
+
+    // 401s carry a Bearer challenge; with a presented token, error="invalid_token".
+    let reply = server.get("/api/me").await;
+    assert_problem(&reply, 401, "unauthenticated");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    let reply = server.me_bearer("a.b.c").await;
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
+    let reply = server
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": "alice@example.com", "password": "wrong-password-here"}),
+        )
+        .await;
+    assert_problem(&reply, 401, "invalid_credentials");
+    assert!(
+        reply
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer"))
+    );
+
+    // The SPA (and its client-side routes) under a strict CSP.
+    for path in ["/", "/login", "/some/client/route", "/index.html"] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_strict_html(&reply);
+    }
+
+    // System endpoints.
+    let reply = server.get("/api/health").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["status"], "ok");
+    let reply = server.get("/api/ready").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["status"], "ready");
+
+    // The spec: JSON, both security schemes, the problem responses.
+    let reply = server.get("/api/openapi.json").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.content_type().starts_with("application/json"),
+        "{}",
+        reply.content_type()
+    );
+    let spec = reply.json();
+    assert!(
+        spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        spec["openapi"]
+    );
+    let schemes = &spec["components"]["securitySchemes"];
+    assert_eq!(schemes["CookieAuth"]["type"], "apiKey", "{schemes}");
+    assert_eq!(schemes["CookieAuth"]["in"], "cookie");
+    assert_eq!(schemes["CookieAuth"]["name"], "__Host-access");
+    assert_eq!(schemes["BearerAuth"]["type"], "http", "{schemes}");
+    assert_eq!(schemes["BearerAuth"]["scheme"], "bearer");
+    let me = &spec["paths"]["/api/me"]["get"];
+    let security = me["security"].as_array().expect("GET /api/me is secured");
+    assert!(
+        security.iter().any(|s| s.get("CookieAuth").is_some())
+            && security.iter().any(|s| s.get("BearerAuth").is_some())
+    );
+    assert!(me["responses"]["401"].is_object(), "401 documented on GET /api/me");
+    assert!(spec["paths"]["/api/auth/login"]["post"].is_object());
+    assert!(!reply.text().contains(PASSWORD));
+
+    // Swagger UI.
+    let reply = server.get("/api/docs").await;
+    let reply = if reply.status.is_redirection() {
+        server.get("/api/docs/").await
+    } else {
+        reply
+    };
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        reply.content_type().starts_with("text/html"),
+        "{}",
+        reply.content_type()
+    );
+    assert!(reply.text().to_ascii_lowercase().contains("swagger"));
+    let csp = reply
+        .header("content-security-policy")
+        .expect("the docs page has its own policy");
+    assert!(
+        csp_directive(csp, "frame-ancestors").is_some_and(|v| v.contains("'none'")),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains('*') && !csp.contains("https:"),
+        "the docs page loads nothing from elsewhere: {csp}"
+    );
+}
+
+/// `TESSERA_COOKIE_SECURE=false`: unprefixed names, no Secure, no HSTS; the rules otherwise hold.
+async fn insecure_cookie_mode(db: &TestDatabase) {
+    let server = TestServer::start(db, &[("TESSERA_COOKIE_SECURE", "false")]).await;
+    let reply = server
+        .post_json(
+            "/api/auth/register",
+            &json!({"email": "alice@example.com", "password": PASSWORD, "name": "Alice"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert!(reply.header("strict-transport-security").is_none());
+    let mut names: Vec<String> = reply.set_cookies().iter().map(|c| c.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["access", "csrf", "refresh"]);
+    for cookie in reply.set_cookies() {
+        assert!(!cookie.has("secure"), "{}", cookie.raw);
+        assert_eq!(cookie.attr("path"), Some("/"));
+        assert!(
+            cookie
+                .attr("samesite")
+                .is_some_and(|v| v.eq_ignore_ascii_case("strict"))
+        );
+        assert_eq!(cookie.has("httponly"), cookie.name != "csrf");
+    }
+    let access = reply.set_cookie("access").expect("access").value;
+    let refresh = reply.set_cookie("refresh").expect("refresh").value;
+    let csrf = reply.set_cookie("csrf").expect("csrf").value;
+    let cookies = format!("access={access}; refresh={refresh}; csrf={csrf}");
+
+    let reply = server
+        .send(server.request(Method::GET, "/api/me").header("cookie", &cookies))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // The secure names are not accepted in this mode.
+    let reply = server
+        .send(
+            server
+                .request(Method::GET, "/api/me")
+                .header("cookie", format!("__Host-access={access}")),
+        )
+        .await;
+    assert_problem(&reply, 401, "unauthenticated");
+    // CSRF still applies.
+    let request = server
+        .request(Method::POST, "/api/auth/refresh")
+        .header("cookie", &cookies);
+    assert_problem(&server.send(request).await, 403, "csrf_failed");
+    let request = server
+        .request(Method::POST, "/api/auth/refresh")
+        .header("cookie", &cookies)
+        .header("x-csrf-token", &csrf);
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(reply.set_cookie("refresh").is_some_and(|c| c.value != refresh));
+    // Logout clears the unprefixed names.
+    let request = server
+        .request(Method::POST, "/api/auth/logout")
+        .header("cookie", &cookies)
+        .header("x-csrf-token", &csrf);
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    for name in ["access", "refresh", "csrf"] {
+        assert_eq!(
+            reply
+                .set_cookie(name)
+                .and_then(|c| c.attr("max-age").map(str::to_owned))
+                .as_deref(),
+            Some("0"),
+            "{name}"
+        );
+    }
+}
+
+/// `TESSERA_ALLOWED_ORIGINS`: CORS with credentials for exactly those origins, never `*`; they
+/// also pass the origin check on unsafe requests, and nobody else does.
+async fn cors_for_allowed_origins(db: &TestDatabase) {
+    const APP: &str = "https://app.example";
+    let server = TestServer::start(db, &[("TESSERA_ALLOWED_ORIGINS", APP)]).await;
+    server.register("alice@example.com").await;
+    let login = json!({"email": "alice@example.com", "password": PASSWORD});
+    let preflight = |origin: &str| {
+        server
+            .request(Method::OPTIONS, "/api/me")
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header("access-control-request-headers", "content-type,x-csrf-token")
+    };
+
+    // The allowed origin: credentialed CORS naming it exactly, and it passes the origin check.
+    let reply = server.send(preflight(APP)).await;
+    assert!(reply.status.is_success(), "{} {}", reply.status, reply.text());
+    assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(reply.header("access-control-allow-credentials"), Some("true"));
+    let methods = reply
+        .header("access-control-allow-methods")
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    assert!(methods.contains("PATCH"), "{methods}");
+    let headers = reply
+        .header("access-control-allow-headers")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(headers.contains("x-csrf-token"), "{headers}");
+    let reply = server
+        .send(server.request(Method::GET, "/api/health").header("origin", APP))
+        .await;
+    assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
+    let request = server
+        .request(Method::POST, "/api/auth/login")
+        .header("origin", APP)
+        .json(&login);
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
+
+    // The server's own origin keeps working when extra origins are configured: browsers send
+    // `Origin` on same-origin POST/PATCH, and the SPA itself must not be refused.
+    let request = server
+        .request(Method::POST, "/api/auth/login")
+        .header("origin", ORIGIN)
+        .json(&login);
+    let reply = send_raw(request).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "same-origin login with allowed origins configured: {}",
+        reply.text()
+    );
+    reply.assert_invariants();
+
+    // Foreign origins: no CORS grant, and the refusals are ordinary problem responses (security
+    // headers; 403 `csrf_failed` for unsafe requests, DESIGN.md "CSRF and origin checks").
+    let mut failures = Vec::new();
+    for evil in ["https://evil.example", "https://app.example.evil.example", "null"] {
+        let replies = [
+            ("preflight", send_raw(preflight(evil)).await),
+            (
+                "GET /api/health",
+                send_raw(server.request(Method::GET, "/api/health").header("origin", evil)).await,
+            ),
+            (
+                "login",
+                send_raw(
+                    server
+                        .request(Method::POST, "/api/auth/login")
+                        .header("origin", evil)
+                        .json(&login),
+                )
+                .await,
+            ),
+        ];
+        for (label, reply) in &replies {
+            assert!(
+                reply.header("access-control-allow-origin").is_none(),
+                "CORS granted to {evil}"
+            );
+            assert!(reply.set_cookies().is_empty(), "{label} from {evil} set cookies");
+            assert!(!reply.status.is_server_error(), "{label} from {evil}: {}", reply.status);
+            if reply.header("x-content-type-options") != Some("nosniff") {
+                failures.push(format!(
+                    "{label} from {evil}: no security headers ({} {})",
+                    reply.status,
+                    reply.text()
+                ));
+            }
+        }
+        let login = &replies[2].1;
+        if login.status != StatusCode::FORBIDDEN || login.json()["code"] != "csrf_failed" {
+            failures.push(format!(
+                "login from {evil}: {} {} (expected 403 csrf_failed)",
+                login.status,
+                login.text()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "foreign-origin refusals:\n{}", failures.join("\n"));
+}
+
+tessera_store::backend_tests!(
+    security_headers_and_system_endpoints,
+    insecure_cookie_mode,
+    cors_for_allowed_origins
+);

@@ -1,0 +1,21 @@
+//! Black-box HTTP tests of Tessera: the real router on a free port, driven by a plain HTTP
+//! client that manages its own cookies, on SQLite and on PostgreSQL (`<case>::sqlite`,
+//! `<case>::postgres`; PostgreSQL needs `TEST_DATABASE_URL`). One test binary, many modules.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+mod harness;
+mod tokens;
+
+mod account;
+mod admin;
+mod bad_input;
+mod bearer;
+mod csrf;
+mod flow;
+mod headers;
+mod jwt;
+mod login;
+mod multi_instance;
+mod refresh;
+mod restart;
+mod throttling;

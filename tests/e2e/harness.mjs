@@ -1,0 +1,197 @@
+// Shared set-up for the browser tests: the real `tessera` binary on a free port with its own temp
+// data dir, and Debian's Chromium driven by playwright-core with a fresh profile.
+//
+// Environment:
+//   TESSERA_BIN        the binary (default: <repo>/target/debug/tessera)
+//   CHROMIUM_PATH      the browser (default: /usr/bin/chromium)
+//   E2E_ARTIFACTS      screenshots and server logs (default: <repo>/target/e2e-artifacts)
+//   E2E_HEADED=1       show the browser (needs a display)
+
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const ARTIFACTS = process.env.E2E_ARTIFACTS ?? join(ROOT, 'target', 'e2e-artifacts');
+const BIN = process.env.TESSERA_BIN ?? join(ROOT, 'target', 'debug', 'tessera');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+// As the machine notes say: without the background-networking flags Chromium keeps dialling
+// Google's hosts, which this closed network refuses.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function cleanEnv(extra) {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('TESSERA_') && key !== 'DATABASE_URL') env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/**
+ * Starts `tessera serve` on 127.0.0.1 (never localhost: cookies set for one host name are not
+ * sent to the other) and waits until /api/health answers.
+ */
+export async function startServer(name, env = {}) {
+  if (!existsSync(BIN)) {
+    throw new Error(`${BIN} does not exist: run \`cargo build -p tessera-api\` (or set TESSERA_BIN)`);
+  }
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'tessera-e2e-'));
+  const serverEnv = cleanEnv({
+    TESSERA_ADDR: `127.0.0.1:${port}`,
+    TESSERA_DATA_DIR: dataDir,
+    TESSERA_ACCESS_TTL: '3s',
+    TESSERA_RATE_LIMIT_PER_IP: '0',
+    TESSERA_LOG_FORMAT: 'pretty',
+    RUST_LOG: 'info',
+    NO_COLOR: '1',
+    ...env,
+  });
+  const log = createWriteStream(join(ARTIFACTS, `${name}-server.log`));
+  const child = spawn(BIN, ['serve'], { env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`tessera exited during start-up (${JSON.stringify(exited)}); see ${name}-server.log`);
+    try {
+      const response = await fetch(`${origin}/api/health`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('tessera did not become healthy within 30 s');
+    await sleep(100);
+  }
+
+  return {
+    origin,
+    port,
+    dataDir,
+    /** Runs a `tessera` subcommand against the same data dir (e.g. `user create`). */
+    cli(args, stdin = '') {
+      return new Promise((resolveRun, reject) => {
+        const run = spawn(BIN, args, { env: serverEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        run.stdout.on('data', (chunk) => (out += chunk));
+        run.stderr.on('data', (chunk) => (out += chunk));
+        run.on('error', reject);
+        run.on('exit', (code) =>
+          code === 0 ? resolveRun(out) : reject(new Error(`tessera ${args.join(' ')} failed (${code}): ${out}`)),
+        );
+        run.stdin.end(stdin);
+      });
+    },
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const started = Date.now();
+        while (!exited && Date.now() - started < 5_000) await sleep(50);
+        if (!exited) child.kill('SIGKILL');
+      }
+      log.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A browser with a fresh, empty profile (its own --user-data-dir), like a new device. Collects
+ * page errors and CSP violations so tests can assert there were none.
+ */
+export async function launchDevice(name, { viewport = { width: 1280, height: 860 } } = {}) {
+  const profile = await mkdtemp(join(tmpdir(), `tessera-e2e-chromium-${name}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: process.env.E2E_HEADED !== '1',
+    args: CHROMIUM_ARGS,
+    viewport,
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+  });
+  const problems = [];
+  const watch = (page) => {
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      const text = msg.text();
+      // A failed API call is logged by Chromium as a console error ("Failed to load resource:
+      // the server responded with a status of 401"): expected while refreshing, not a problem.
+      if (msg.type() === 'error' && !/status of (401|404|403|422)/.test(text)) {
+        problems.push(`console: ${text}`);
+      }
+      if (/Content Security Policy/i.test(text)) problems.push(`csp: ${text}`);
+    });
+  };
+  context.pages().forEach(watch);
+  context.on('page', watch);
+  return {
+    context,
+    problems,
+    async page() {
+      return context.pages().find((p) => p.url() === 'about:blank') ?? context.newPage();
+    },
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function screenshot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true, animations: 'disabled' });
+}
+
+/** Counts requests to `path` made by every page of a context (including workers). */
+export function countRequests(context, path) {
+  const counter = { count: 0 };
+  context.on('request', (request) => {
+    if (new URL(request.url()).pathname === path) counter.count += 1;
+  });
+  return counter;
+}
+
+/** The auth cookies as the browser's cookie store holds them, by name. */
+export async function authCookies(context, origin) {
+  const cookies = await context.cookies(origin);
+  return Object.fromEntries(cookies.filter((c) => c.name.startsWith('__Host-')).map((c) => [c.name, c]));
+}
+
+export const STRONG_PASSWORD = 'velvet orbit canyon pickle 42';
+export const WEAK_PASSWORD = 'password1234';

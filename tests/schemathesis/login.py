@@ -1,0 +1,54 @@
+"""Logs in to a running Tessera: the credentials schemathesis sends (used by hooks.py).
+
+The password comes from the environment variable TESSERA_TEST_PASSWORD, never from argv.
+Standard library only.
+"""
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+
+class LoginFailed(Exception):
+    pass
+
+
+def _login(base: str, email: str, delivery: str):
+    body = json.dumps(
+        {"email": email, "password": os.environ["TESSERA_TEST_PASSWORD"], "token_delivery": delivery}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/api/auth/login",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response), response.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as err:
+        raise LoginFailed(f"login as {email} failed: {err.code} {err.read().decode(errors='replace')}") from err
+
+
+def login_bearer(base: str, email: str) -> str:
+    """An access token from a token_delivery=body login."""
+    payload, set_cookies = _login(base, email, "body")
+    if set_cookies:
+        raise LoginFailed("a body session must not receive cookies")
+    return payload["access_token"]
+
+
+def login_cookie(base: str, email: str) -> tuple[dict[str, str], str]:
+    """The three auth cookies by name, and the CSRF token to echo in X-CSRF-Token."""
+    payload, set_cookies = _login(base, email, "cookie")
+    if "access_token" in payload or "refresh_token" in payload:
+        raise LoginFailed("a cookie session must not receive tokens in the body")
+    cookies = {}
+    for header in set_cookies:
+        name, _, rest = header.partition("=")
+        cookies[name.strip()] = rest.split(";", 1)[0]
+    csrf = next((value for name, value in cookies.items() if name.endswith("csrf")), None)
+    if csrf is None or not any(name.endswith("access") for name in cookies):
+        raise LoginFailed(f"login did not set the access and CSRF cookies: {sorted(cookies)}")
+    return cookies, csrf
