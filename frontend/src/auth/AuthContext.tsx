@@ -1,0 +1,123 @@
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { ApiError, api, tessera, unwrap, type EndReason, type Me } from '../api';
+
+export type AuthState =
+  | { status: 'loading' }
+  | { status: 'unavailable'; error: ApiError | Error }
+  | { status: 'anonymous'; note: EndReason | null }
+  | { status: 'authenticated'; me: Me };
+
+export interface Auth {
+  state: AuthState;
+  login(email: string, password: string): Promise<void>;
+  register(email: string, password: string, name: string): Promise<void>;
+  logout(): Promise<void>;
+  /** "Log out everywhere" and similar: the server already ended this session. */
+  sessionEnded(reason: EndReason): void;
+  /** After a profile change. */
+  updateMe(patch: Partial<Me>): void;
+  /** Re-reads the identity (GET /api/me). */
+  reload(): Promise<void>;
+  dismissNote(): void;
+}
+
+const AuthContext = createContext<Auth | null>(null);
+
+async function fetchMe(): Promise<Me | null> {
+  try {
+    return await unwrap(api.GET('/api/me'));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [state, setState] = useState<AuthState>({ status: 'loading' });
+
+  const reload = useCallback(async () => {
+    try {
+      const me = await fetchMe();
+      setState((previous) =>
+        me
+          ? { status: 'authenticated', me }
+          : { status: 'anonymous', note: previous.status === 'anonymous' ? previous.note : null },
+      );
+    } catch (err) {
+      setState({ status: 'unavailable', error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }, []);
+
+  useEffect(() => {
+    void reload();
+    return tessera.subscribe((event) => {
+      if (event.type === 'session-ended') {
+        setState({ status: 'anonymous', note: event.reason });
+      } else if (event.type === 'logged-in') {
+        // Another tab signed in: the cookies are shared, so this tab is signed in too.
+        void reload();
+      }
+    });
+  }, [reload]);
+
+  const afterLogin = useCallback(async () => {
+    tessera.announceLogin();
+    const me = await unwrap(api.GET('/api/me'));
+    setState({ status: 'authenticated', me });
+  }, []);
+
+  const login = useCallback(
+    async (email: string, password: string) => {
+      await unwrap(api.POST('/api/auth/login', { body: { email, password } }));
+      await afterLogin();
+    },
+    [afterLogin],
+  );
+
+  const register = useCallback(
+    async (email: string, password: string, name: string) => {
+      await unwrap(api.POST('/api/auth/register', { body: { email, password, name } }));
+      await afterLogin();
+    },
+    [afterLogin],
+  );
+
+  const logout = useCallback(async () => {
+    await tessera.logout();
+    setState({ status: 'anonymous', note: 'logged_out' });
+  }, []);
+
+  const sessionEnded = useCallback((reason: EndReason) => {
+    tessera.endSession(reason);
+    setState({ status: 'anonymous', note: reason });
+  }, []);
+
+  const updateMe = useCallback((patch: Partial<Me>) => {
+    setState((previous) =>
+      previous.status === 'authenticated' ? { status: 'authenticated', me: { ...previous.me, ...patch } } : previous,
+    );
+  }, []);
+
+  const dismissNote = useCallback(() => {
+    setState((previous) => (previous.status === 'anonymous' ? { status: 'anonymous', note: null } : previous));
+  }, []);
+
+  const value = useMemo<Auth>(
+    () => ({ state, login, register, logout, sessionEnded, updateMe, reload, dismissNote }),
+    [state, login, register, logout, sessionEnded, updateMe, reload, dismissNote],
+  );
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): Auth {
+  const auth = useContext(AuthContext);
+  if (!auth) throw new Error('useAuth outside <AuthProvider>');
+  return auth;
+}
+
+/** The signed-in user; only for pages behind <RequireAuth>. */
+export function useMe(): Me {
+  const { state } = useAuth();
+  if (state.status !== 'authenticated') throw new Error('useMe without a signed-in user');
+  return state.me;
+}

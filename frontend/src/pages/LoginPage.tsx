@@ -1,0 +1,87 @@
+import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
+import { ApiError, describeError, type EndReason } from '../api';
+import { useAuth } from '../auth/AuthContext';
+import { ErrorMessage } from '../components/Alert';
+import { Button } from '../components/Button';
+import { Field } from '../components/Field';
+import { Page } from '../components/Page';
+import { PasswordField } from '../components/PasswordField';
+
+const NOTES: Record<EndReason, { tone: 'info' | 'warning'; text: string }> = {
+  logged_out: { tone: 'info', text: 'You have logged out.' },
+  logged_out_elsewhere: { tone: 'info', text: 'You were logged out in another tab or window.' },
+  expired: { tone: 'info', text: 'Your session has expired. Please log in again.' },
+  session_revoked: {
+    tone: 'warning',
+    text:
+      'Your session was ended elsewhere: from another device, by “log out everywhere”, a password change or an administrator. Please log in again.',
+  },
+  refresh_reused: {
+    tone: 'warning',
+    text:
+      'For your safety your session was ended: a sign-in token was used twice, which can mean it was copied. Log in again, then check your sessions and security log, and change your password if you see activity you do not recognise.',
+  },
+};
+
+export function SessionNote({ reason }: { reason: EndReason | null }) {
+  const note = reason ? NOTES[reason] : null;
+  return (
+    <div className="alert-slot" role="status" aria-live="polite" data-testid="session-note">
+      {note ? <div className={`alert alert-${note.tone}`}>{note.text}</div> : null}
+    </div>
+  );
+}
+
+export function LoginPage() {
+  const auth = useAuth();
+  const note = auth.state.status === 'anonymous' ? auth.state.note : null;
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await auth.login(email.trim(), password);
+    } catch (err) {
+      setError(
+        err instanceof ApiError && err.code === 'invalid_credentials'
+          ? 'That email and password do not match an account.'
+          : describeError(err),
+      );
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Page title="Log in" intro="Welcome back. Log in to manage your account and sessions.">
+      <SessionNote reason={note} />
+      <form className="card form" onSubmit={onSubmit} noValidate={false}>
+        <ErrorMessage>{error}</ErrorMessage>
+        <Field
+          label="Email"
+          type="email"
+          name="email"
+          autoComplete="username"
+          required
+          maxLength={254}
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+        />
+        <PasswordField label="Password" autoComplete="current-password" value={password} onChange={setPassword} />
+        <div className="form-actions">
+          <Button type="submit" busy={busy} busyLabel="Logging in…">
+            Log in
+          </Button>
+        </div>
+      </form>
+      <p className="aside">
+        New here? <Link to="/register">Create an account</Link>
+      </p>
+    </Page>
+  );
+}

@@ -1,0 +1,92 @@
+import { useCallback, useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
+import { ApiError, describeError } from '../api';
+import { useAuth } from '../auth/AuthContext';
+import { ErrorMessage } from '../components/Alert';
+import { Button } from '../components/Button';
+import { Field } from '../components/Field';
+import { Page } from '../components/Page';
+import { PasswordField } from '../components/PasswordField';
+import { userInputsFor, type Strength } from '../password/policy';
+
+export function RegisterPage() {
+  const auth = useAuth();
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [strength, setStrength] = useState<Strength | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [passwordError, setPasswordError] = useState<string | null>(null);
+  const [emailError, setEmailError] = useState<string | null>(null);
+  const onStrength = useCallback((s: Strength) => setStrength(s), []);
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    setEmailError(null);
+    setPasswordError(null);
+    if (strength && !strength.acceptable && strength.estimate) {
+      setPasswordError('Choose a stronger password: see the advice below the field.');
+      return;
+    }
+    setBusy(true);
+    try {
+      await auth.register(email.trim(), password, name.trim());
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'email_taken') {
+        setEmailError('An account with this email already exists. Log in instead?');
+      } else if (err instanceof ApiError && err.code === 'validation_failed' && /password/i.test(err.message)) {
+        setPasswordError(err.message);
+      } else {
+        setError(describeError(err));
+      }
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Page title="Create your account">
+      <form className="card form" onSubmit={onSubmit}>
+        <ErrorMessage>{error}</ErrorMessage>
+        <Field
+          label="Name"
+          name="name"
+          autoComplete="name"
+          required
+          maxLength={100}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+        />
+        <Field
+          label="Email"
+          type="email"
+          name="email"
+          autoComplete="username"
+          required
+          maxLength={254}
+          value={email}
+          error={emailError}
+          onChange={(e) => setEmail(e.target.value)}
+        />
+        <PasswordField
+          label="Password"
+          autoComplete="new-password"
+          value={password}
+          onChange={setPassword}
+          error={passwordError}
+          strengthInputs={userInputsFor(email, name)}
+          onStrength={onStrength}
+        />
+        <div className="form-actions">
+          <Button type="submit" busy={busy} busyLabel="Creating account…">
+            Create account
+          </Button>
+        </div>
+      </form>
+      <p className="aside">
+        Already have an account? <Link to="/login">Log in</Link>
+      </p>
+    </Page>
+  );
+}
