@@ -22,7 +22,8 @@ build: spa
 ## Every test: Rust unit + integration (SQLite and PostgreSQL), spec-in-sync, frontend, browser e2e.
 test: rust-test schemathesis frontend-test e2e python-client-test
 
-rust-test:
+# After `spa`: the black-box tests check the SPA the binary serves.
+rust-test: spa
 	$(CARGO) test --workspace --all-targets --all-features
 
 ## Frontend build: npm ci (when package-lock.json changed), API types generated from

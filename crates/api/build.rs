@@ -1,16 +1,15 @@
-//! Release builds embed frontend/dist (see src/spa.rs). rust-embed tracks the files it embedded,
-//! but not a dist/ that did not exist yet, nor new files: rebuild when the bundle changes.
-//! Debug builds read frontend/dist from disk at run time and need no rebuild.
+//! Makes sure `frontend/dist` exists before `spa.rs` is compiled.
+//!
+//! Debug builds serve the SPA from that folder at run time (rust-embed), and rust-embed resolves
+//! the folder's canonical path at compile time: when the folder did not exist yet (a fresh clone,
+//! `cargo test` before `make spa`), every later lookup failed and the binary kept serving the
+//! "not built" page even after the SPA was built. An empty folder is enough to fix the path.
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("PROFILE").as_deref() != Ok("release") {
-        return;
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_owned());
+    let dist = std::path::Path::new(&manifest_dir).join("../../frontend/dist");
+    if let Err(error) = std::fs::create_dir_all(&dist) {
+        println!("cargo::warning=cannot create {}: {error}", dist.display());
     }
-    if std::path::Path::new("../../frontend/dist").is_dir() {
-        println!("cargo:rerun-if-changed=../../frontend/dist");
-    } else {
-        // `make spa` creates dist/ inside frontend/, which changes frontend/ itself.
-        println!("cargo:rerun-if-changed=../../frontend");
-    }
+    println!("cargo::rerun-if-changed=build.rs");
 }
