@@ -55,7 +55,12 @@ fn access_tokens(c: &mut Criterion) {
             b.iter(|| access::sign(black_box(&ring), &config, black_box(&subject), now))
         });
         let (token, _) = access::sign(&ring, &config, &subject, now).unwrap_or_else(|e| panic!("sign: {e}"));
+        // Every check, as for a token seen for the first time.
         group.bench_function(format!("verify/{alg}"), |b| {
+            b.iter(|| access::verify_uncached(black_box(&ring), &config, black_box(&token), now))
+        });
+        // A token presented again (the common case): answered from the ring's memo.
+        group.bench_function(format!("verify_memoised/{alg}"), |b| {
             b.iter(|| access::verify(black_box(&ring), &config, black_box(&token), now))
         });
     }

@@ -11,7 +11,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signer, SigningKey};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::secret::{KeyEncryptionKey, SealError};
 use crate::user::Role;
+use crate::verified_tokens::{DEFAULT_CAPACITY, VerifiedTokens};
 
 /// Accepted clock skew between instances, in seconds.
 pub const LEEWAY_SECS: i64 = 5;
@@ -30,10 +31,6 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 const FORBIDDEN_HEADERS: [&str; 5] = ["crit", "jku", "jwk", "x5u", "x5c"];
 /// Far above any token we mint (~1 KiB); bounds the work spent on garbage.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// PKCS#8 v1 DER prefix for an Ed25519 private key; the 32-byte seed follows (RFC 8410).
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlgorithm {
@@ -185,18 +182,32 @@ pub struct PublicJwk {
     pub use_: String,
 }
 
-/// The keys an instance signs and verifies with. Immutable; the api swaps in a new ring when keys
-/// rotate.
+/// The keys an instance signs and verifies with. Immutable but for its memo of verified tokens;
+/// the api swaps in a new ring (with an empty memo) when keys rotate.
 pub struct KeyRing {
     active_kid: String,
     keys: HashMap<String, RingKey>,
+    verified: VerifiedTokens,
 }
 
 struct RingKey {
     algorithm: SigningAlgorithm,
-    encoding: Option<jsonwebtoken::EncodingKey>,
+    /// Only the active key signs.
+    signer: Option<TokenSigner>,
     decoding: jsonwebtoken::DecodingKey,
     public_jwk: Option<PublicJwk>,
+}
+
+/// How the active key signs. Ed25519 signs with the parsed key directly: going through
+/// jsonwebtoken would re-parse the PKCS#8 document and re-derive the public key on every token,
+/// half the cost of a signature.
+enum TokenSigner {
+    Ed25519 {
+        key: Box<SigningKey>,
+        /// The base64url JOSE header, the same for every token this key signs.
+        encoded_header: String,
+    },
+    Hs256(jsonwebtoken::EncodingKey),
 }
 
 impl fmt::Debug for KeyRing {
@@ -245,6 +256,7 @@ impl KeyRing {
         Ok(KeyRing {
             active_kid: active.kid.clone(),
             keys: ring,
+            verified: VerifiedTokens::new(DEFAULT_CAPACITY),
         })
     }
 
@@ -258,14 +270,21 @@ impl KeyRing {
         let kid = format!("hs-{}", hex::encode(digest.get(..8).unwrap_or_default()));
         let key = RingKey {
             algorithm: SigningAlgorithm::HS256,
-            encoding: Some(EncodingKey::from_secret(secret)),
+            signer: Some(TokenSigner::Hs256(EncodingKey::from_secret(secret))),
             decoding: DecodingKey::from_secret(secret),
             public_jwk: None,
         };
         Ok(KeyRing {
             active_kid: kid.clone(),
             keys: HashMap::from([(kid, key)]),
+            verified: VerifiedTokens::new(DEFAULT_CAPACITY),
         })
+    }
+
+    /// The same ring with a memo of at most `capacity` verified tokens (`0`: none).
+    pub fn with_verified_token_capacity(mut self, capacity: usize) -> KeyRing {
+        self.verified = VerifiedTokens::new(capacity);
+        self
     }
 
     pub fn active_kid(&self) -> &str {
@@ -288,19 +307,26 @@ fn open_ed25519(key: &StoredSigningKey, kek: &KeyEncryptionKey, signs: bool) -> 
     }
     let seed = kek.open(&key.sealed_private_key, key.kid.as_bytes())?;
     let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| corrupt())?;
-    let public_key = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    let signing_key = SigningKey::from_bytes(&seed);
+    let public_key = signing_key.verifying_key().to_bytes();
     if key.public_key.as_slice() != public_key.as_slice() {
         return Err(corrupt());
     }
-    let encoding = signs.then(|| {
-        let mut der = Vec::with_capacity(ED25519_PKCS8_PREFIX.len() + seed.len());
-        der.extend_from_slice(&ED25519_PKCS8_PREFIX);
-        der.extend_from_slice(&seed);
-        EncodingKey::from_ed_der(&der)
-    });
+    let signer = if signs {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid.clone());
+        let header = serde_json::to_vec(&header).map_err(|_| corrupt())?;
+        Some(TokenSigner::Ed25519 {
+            key: Box::new(signing_key),
+            encoded_header: URL_SAFE_NO_PAD.encode(header),
+        })
+    } else {
+        None
+    };
     Ok(RingKey {
         algorithm: SigningAlgorithm::EdDSA,
-        encoding,
+        signer,
         decoding: DecodingKey::from_ed_der(&public_key),
         public_jwk: Some(PublicJwk {
             kty: "OKP".into(),
@@ -328,10 +354,7 @@ pub fn sign(
     now: OffsetDateTime,
 ) -> Result<(String, AccessClaims), KeyRingError> {
     let key = ring.keys.get(&ring.active_kid).ok_or(KeyRingError::NoActiveKey)?;
-    let encoding = key.encoding.as_ref().ok_or(KeyRingError::NoActiveKey)?;
-    let mut header = Header::new(key.algorithm.jwt());
-    header.typ = Some(TOKEN_TYPE.to_owned());
-    header.kid = Some(ring.active_kid.clone());
+    let signer = key.signer.as_ref().ok_or(KeyRingError::NoActiveKey)?;
     let claims = AccessClaims {
         iss: config.issuer.clone(),
         aud: config.audience.clone(),
@@ -344,14 +367,56 @@ pub fn sign(
         exp: now.saturating_add(config.ttl).unix_timestamp(),
         jti: Uuid::new_v4(),
     };
-    let token =
-        jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| KeyRingError::Corrupt(ring.active_kid.clone()))?;
+    let corrupt = || KeyRingError::Corrupt(ring.active_kid.clone());
+    let token = match signer {
+        TokenSigner::Ed25519 { key, encoded_header } => {
+            let payload = serde_json::to_vec(&claims).map_err(|_| corrupt())?;
+            let mut token = String::with_capacity(encoded_header.len() + payload.len() * 4 / 3 + 92);
+            token.push_str(encoded_header);
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+            let signature = key.sign(token.as_bytes());
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+            token
+        }
+        TokenSigner::Hs256(encoding) => {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some(TOKEN_TYPE.to_owned());
+            header.kid = Some(ring.active_kid.clone());
+            jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| corrupt())?
+        }
+    };
     Ok((token, claims))
 }
 
 /// Full verification (header rules, algorithm pinned to the kid's key, signature, iss, aud, exp
 /// and iat with [`LEEWAY_SECS`]). Does not consult the revocation set: see `service`.
+///
+/// A token this ring verified before is answered from its memo (see `verified_tokens`): the
+/// signature is not checked again, but issuer, audience and the times are, against `config` and
+/// `now`, so the result is the same as a full verification's.
 pub fn verify(
+    ring: &KeyRing,
+    config: &AccessTokenConfig,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<AccessClaims, AccessTokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(AccessTokenError::Malformed);
+    }
+    let digest = VerifiedTokens::digest(token);
+    if let Some(claims) = ring.verified.get(&digest) {
+        check_claims(&claims, config, now)?;
+        return Ok(claims);
+    }
+    let claims = verify_uncached(ring, config, token, now)?;
+    ring.verified.insert(digest, &claims, now.unix_timestamp(), LEEWAY_SECS);
+    Ok(claims)
+}
+
+/// [`verify`] without the memo: every check, every time (benchmarks, and the memo's own fill).
+pub fn verify_uncached(
     ring: &KeyRing,
     config: &AccessTokenConfig,
     token: &str,
@@ -404,8 +469,18 @@ pub fn verify(
         })?
         .claims;
 
-    // 3. Our own claim rules. A role this server does not know was not minted by it: refusing it
-    //    here means no endpoint ever has to decide what an unknown role may do.
+    check_claims(&claims, config, now)?;
+    Ok(claims)
+}
+
+/// Our own claim rules, checked on every verification, memoised or not. A role this server does
+/// not know was not minted by it: refusing it here means no endpoint ever has to decide what an
+/// unknown role may do.
+fn check_claims(
+    claims: &AccessClaims,
+    config: &AccessTokenConfig,
+    now: OffsetDateTime,
+) -> Result<(), AccessTokenError> {
     if claims.iss != config.issuer || claims.aud != config.audience || claims.role().is_none() {
         return Err(AccessTokenError::BadClaims);
     }
@@ -416,7 +491,7 @@ pub fn verify(
     if claims.iat > now.saturating_add(LEEWAY_SECS) || claims.iat > claims.exp {
         return Err(AccessTokenError::BadClaims);
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// The header rules: no key-choosing or critical parameters, `typ` at+jwt, a `kid` in the ring and
@@ -848,6 +923,80 @@ mod tests {
     }
 
     #[test]
+    fn memoised_tokens_still_expire_and_answer_to_the_config() {
+        let (ring, _) = ed_ring();
+        let (token, claims) = sign(&ring, &config(), &subject(), T0).unwrap();
+        assert_eq!(verify(&ring, &config(), &token, T0), Ok(claims.clone()));
+        assert_eq!(ring.verified.len(), 1, "a verified token is memoised");
+        // The second answer comes from the memo and equals the first.
+        assert_eq!(verify(&ring, &config(), &token, T0 + Duration::minutes(1)), Ok(claims));
+        assert_eq!(
+            verify(&ring, &config(), &token, T0 + TTL + Duration::seconds(6)),
+            Err(AccessTokenError::Expired),
+            "expiry is checked on every hit"
+        );
+        let (future, _) = sign(&ring, &config(), &subject(), T0 + Duration::seconds(5)).unwrap();
+        assert!(verify(&ring, &config(), &future, T0).is_ok());
+        assert_eq!(
+            verify(&ring, &config(), &future, T0 - Duration::seconds(1)),
+            Err(AccessTokenError::BadClaims),
+            "issued-at is checked on every hit"
+        );
+        let other_audience = AccessTokenConfig {
+            audience: "another-api".into(),
+            ..config()
+        };
+        assert_eq!(
+            verify(&ring, &other_audience, &token, T0),
+            Err(AccessTokenError::BadClaims)
+        );
+    }
+
+    #[test]
+    fn the_memo_never_vouches_for_a_different_token() {
+        let (ring, _) = ed_ring();
+        let (token, _) = sign(&ring, &config(), &subject(), T0).unwrap();
+        verify(&ring, &config(), &token, T0).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut payload = good_payload();
+        payload["role"] = json!("admin");
+        let forged = format!("{}.{}.{}", parts[0], b64json(&payload), parts[2]);
+        assert_eq!(
+            verify(&ring, &config(), &forged, T0),
+            Err(AccessTokenError::BadSignature)
+        );
+        // Failures are not memoised.
+        assert_eq!(ring.verified.len(), 1);
+        // A rotated ring (a new `KeyRing`) starts empty: the old key's tokens are judged anew.
+        let (other_ring, _) = ed_ring();
+        assert_eq!(
+            verify(&other_ring, &config(), &token, T0),
+            Err(AccessTokenError::UnknownKey)
+        );
+        let disabled = hs_ring().with_verified_token_capacity(0);
+        let (hs_token, _) = sign(&disabled, &config(), &subject(), T0).unwrap();
+        assert!(verify(&disabled, &config(), &hs_token, T0).is_ok());
+        assert_eq!(disabled.verified.len(), 0);
+    }
+
+    #[test]
+    fn ed25519_tokens_are_standard_jws() {
+        // Signed without jsonwebtoken; jsonwebtoken (any third party) must accept them.
+        let (ring, key) = ed_ring();
+        let (token, claims) = sign(&ring, &config(), &subject(), T0).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.typ.as_deref(), Some(TOKEN_TYPE));
+        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+        let decoding = DecodingKey::from_ed_der(&key.public_key);
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.set_audience(&["tessera-api"]);
+        let decoded = jsonwebtoken::decode::<AccessClaims>(&token, &decoding, &validation).unwrap();
+        assert_eq!(decoded.claims, claims);
+    }
+
+    #[test]
     fn tokens_from_the_future_are_refused() {
         let (ring, key) = ed_ring();
         let (token, _) = sign(&ring, &config(), &subject(), T0 + Duration::seconds(5)).unwrap();
@@ -1005,7 +1154,7 @@ mod tests {
         let ring = KeyRing::from_stored(&[b.clone(), a.clone()], &kek, TTL, T0).unwrap();
         assert_eq!(ring.active_kid(), b.kid);
         // The older unretired key still verifies but does not sign.
-        assert!(ring.keys.get(&a.kid).unwrap().encoding.is_none());
+        assert!(ring.keys.get(&a.kid).unwrap().signer.is_none());
         assert_eq!(ring.public_jwks().len(), 2);
     }
 

@@ -31,5 +31,6 @@ pub mod service;
 pub mod session;
 pub mod throttle;
 pub mod user;
+mod verified_tokens;
 
 pub use error::AuthError;
