@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::access::StoredSigningKey;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::password::{PasswordError, Verification};
-use crate::refresh::RefreshDecision;
+use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::revocation::Revocation;
 use crate::session::{NewSession, RevocationReason, SessionRecord};
 use crate::user::{NewUser, Role, User};
@@ -123,6 +123,18 @@ pub trait SessionRepository: Send + Sync {
 
     /// Revokes one active session and records `event_kind` for its user in the same transaction.
     /// `None` when the session does not exist or was already revoked (nothing written).
+    /// The fast path of a refresh: one conditional write that stores `expected.state`, with
+    /// `last_used_at = expected.now` and `ip`/`user_agent` from `meta` when given, only if the row
+    /// meets every condition of [`ExpectedRotation::applies_to`]. Returns the session as stored
+    /// afterwards and its owner. `None` when a condition failed: nothing was written, and the
+    /// caller takes [`refresh_session`](Self::refresh_session). A store may decline more often
+    /// than `applies_to` says (it only costs the slower path), never less.
+    async fn rotate_if_current(
+        &self,
+        expected: &ExpectedRotation,
+        meta: &RequestMeta,
+    ) -> Result<Option<LockedSession>, StoreError>;
+
     async fn revoke_session(
         &self,
         id: Uuid,

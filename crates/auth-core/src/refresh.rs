@@ -195,6 +195,76 @@ pub enum RefreshDecision {
     Reject(RefreshRejection),
 }
 
+/// The `Rotate` that [`decide`] returns for `token` when it is its session's current token and
+/// nothing stands in the way. Computed before the store is reached, so a store can apply it with
+/// one conditional write (no lock, no read first) when the stored row meets every condition of
+/// [`ExpectedRotation::applies_to`]; when it does not, nothing is written and the refresh takes
+/// the locked path through [`decide`], which handles everything else (grace, replay, expiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedRotation {
+    pub session_id: Uuid,
+    /// The presented token's generation: the row must still be at it...
+    pub generation: u64,
+    /// ... with the presented secret's hash as `current_hash`.
+    pub current_hash: [u8; 32],
+    /// The session must be unrevoked, its owner enabled, `absolute_expires_at > now` and
+    /// `last_used_at > idle_since` (that is, `now < last_used_at + idle_ttl`).
+    pub now: OffsetDateTime,
+    pub idle_since: OffsetDateTime,
+    /// What to store (`last_used_at` becomes `now`).
+    pub state: RotationState,
+    /// What to hand out.
+    pub child: RefreshToken,
+}
+
+impl ExpectedRotation {
+    /// `None` only at the (unreachable) last generation, where `decide` refuses to wrap.
+    pub fn for_token(
+        token: &RefreshToken,
+        policy: &SessionPolicy,
+        keys: &RefreshKeys,
+        now: OffsetDateTime,
+    ) -> Option<ExpectedRotation> {
+        let next_generation = token.generation.checked_add(1)?;
+        let child = token.child(keys);
+        let token_hash = token.secret_hash();
+        Some(ExpectedRotation {
+            session_id: token.session_id,
+            generation: token.generation,
+            current_hash: token_hash,
+            now,
+            idle_since: now.saturating_sub(policy.idle_ttl),
+            state: RotationState {
+                generation: next_generation,
+                current_hash: child.secret_hash(),
+                previous_hash: Some(token_hash),
+                rotated_at: Some(now),
+            },
+            child,
+        })
+    }
+
+    /// Whether this rotation may be applied to the row: exactly the conditions under which
+    /// [`decide`] returns `Rotate` (the reference a store's conditional write is tested against).
+    pub fn applies_to(&self, session: &SessionRecord, user_disabled: bool) -> bool {
+        session.id == self.session_id
+            && session.revoked_at.is_none()
+            && !user_disabled
+            && session.absolute_expires_at > self.now
+            && session.last_used_at > self.idle_since
+            && session.rotation.generation == self.generation
+            && bool::from(session.rotation.current_hash.ct_eq(&self.current_hash))
+    }
+
+    /// The decision this rotation stands for.
+    pub fn decision(&self) -> RefreshDecision {
+        RefreshDecision::Rotate {
+            child: self.child.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
 /// The state machine. Order of checks:
 /// 1. session revoked → `Reject(Revoked)`; user disabled → `Reject(UserDisabled)`;
 /// 2. `now >= session.expires_at(policy)` → `Reject(Expired)`;
@@ -311,6 +381,68 @@ mod tests {
             RefreshDecision::Rotate { child, .. } => child,
             other => panic!("expected rotate, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn expected_rotation_applies_exactly_when_decide_rotates() {
+        let keys = keys();
+        let policy = SessionPolicy::default();
+        let first = RefreshToken::new_family(Uuid::new_v4());
+        let mut rotated = session_for(&first);
+        let second = rotate(&first, &mut rotated, T0 + Duration::minutes(1));
+        let idle = policy.idle_ttl;
+        let mut cases: Vec<(&str, RefreshToken, SessionRecord, bool, OffsetDateTime)> = Vec::new();
+        for now in [
+            T0,
+            T0 + Duration::minutes(1),
+            T0 + Duration::seconds(5),
+            T0 + idle - Duration::microseconds(1),
+            T0 + idle,
+            T0 + idle + Duration::microseconds(1),
+            T0 + Duration::days(30) - Duration::microseconds(1),
+            T0 + Duration::days(30),
+        ] {
+            for disabled in [false, true] {
+                let fresh = session_for(&first);
+                cases.push(("fresh", first.clone(), fresh.clone(), disabled, now));
+                cases.push(("stale token", first.clone(), rotated.clone(), disabled, now));
+                cases.push(("current token", second.clone(), rotated.clone(), disabled, now));
+                cases.push(("future token", second.clone(), fresh.clone(), disabled, now));
+                let mut revoked = fresh.clone();
+                revoked.revoked_at = Some(T0);
+                cases.push(("revoked", first.clone(), revoked, disabled, now));
+                let mut short = fresh.clone();
+                short.absolute_expires_at = T0 + Duration::minutes(1);
+                cases.push(("absolute expiry", first.clone(), short, disabled, now));
+                let mut other_hash = fresh.clone();
+                other_hash.rotation.current_hash = [9; 32];
+                cases.push(("other hash", first.clone(), other_hash, disabled, now));
+                let other_session = session_for(&RefreshToken::new_family(Uuid::new_v4()));
+                cases.push(("other session", first.clone(), other_session, disabled, now));
+            }
+        }
+        let mut rotations = 0;
+        for (name, token, session, disabled, now) in cases {
+            let expected = ExpectedRotation::for_token(&token, &policy, &keys, now).unwrap();
+            let decision = decide(&token, &session, disabled, &policy, &keys, now);
+            let rotates = matches!(decision, RefreshDecision::Rotate { .. });
+            assert_eq!(
+                expected.applies_to(&session, disabled),
+                rotates,
+                "{name} at {now} (disabled: {disabled}): {decision:?}"
+            );
+            if rotates {
+                rotations += 1;
+                assert_eq!(expected.decision(), decision, "{name}: the same child and state");
+            }
+        }
+        assert!(rotations >= 8, "the cases cover rotations too ({rotations})");
+        // The last generation cannot be rotated; there is no expected rotation for it.
+        let last = RefreshToken {
+            generation: u64::MAX,
+            ..first
+        };
+        assert_eq!(ExpectedRotation::for_token(&last, &policy, &keys, T0), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::password::{self, PasswordError, Verification};
 use crate::ports::{LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError};
-use crate::refresh::{self, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
+use crate::refresh::{self, ExpectedRotation, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
 use crate::revocation::{Revocation, RevocationSet};
 use crate::secret::{CsrfKey, RefreshKeys};
 use crate::session::{NewSession, RevocationReason, SessionPolicy, TokenDelivery};
@@ -247,6 +247,13 @@ impl AuthService {
     pub async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> Result<LoggedIn, AuthError> {
         let token = RefreshToken::parse(refresh_token, &self.refresh_keys).map_err(|_| AuthError::InvalidToken)?;
         let now = self.now();
+        // The common case (the current token of a live session) is one conditional write; only
+        // when the row says otherwise does the refresh lock it and let `decide` judge.
+        if let Some(expected) = ExpectedRotation::for_token(&token, &self.policy, &self.refresh_keys, now)
+            && let Some(locked) = self.store.rotate_if_current(&expected, meta).await?
+        {
+            return self.issue_rotated(locked, expected.child);
+        }
         let decide = |locked: &LockedSession| {
             refresh::decide(
                 &token,
@@ -261,15 +268,10 @@ impl AuthService {
         let RefreshOutcome::Decided { decision, locked } = outcome else {
             return Err(AuthError::InvalidToken);
         };
-        let LockedSession { mut session, user } = locked;
         let child = match decision {
-            RefreshDecision::Rotate { child, .. } => {
-                session.last_used_at = now;
-                child
-            }
-            RefreshDecision::Reissue { child } => child,
+            RefreshDecision::Rotate { child, .. } | RefreshDecision::Reissue { child } => child,
             RefreshDecision::Replay => {
-                self.revoke_locally(session.id, now).await;
+                self.revoke_locally(locked.session.id, now).await;
                 return Err(AuthError::RefreshReused);
             }
             RefreshDecision::Reject(
@@ -277,6 +279,13 @@ impl AuthService {
             ) => return Err(AuthError::SessionRevoked),
             RefreshDecision::Reject(RefreshRejection::Unrecognised) => return Err(AuthError::InvalidToken),
         };
+        self.issue_rotated(locked, child)
+    }
+
+    /// Tokens for a session whose current refresh token is `child` (as stored after a rotation,
+    /// or unchanged for a reissue).
+    fn issue_rotated(&self, locked: LockedSession, child: RefreshToken) -> Result<LoggedIn, AuthError> {
+        let LockedSession { session, user } = locked;
         let (access_token, claims) = self.sign_access(&user, session.id)?;
         let tokens = IssuedTokens {
             session_id: session.id,

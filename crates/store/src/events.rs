@@ -58,6 +58,7 @@ pub(crate) async fn insert_event<C: ConnectionTrait>(conn: &C, event: SecurityEv
 #[async_trait]
 impl EventRepository for SeaStore {
     async fn record_event(&self, event: SecurityEvent) -> Result<(), StoreError> {
+        let _writer = self.write_permit().await;
         insert_event(&self.db, event).await
     }
 

@@ -62,7 +62,7 @@ impl KeyRepository for SeaStore {
     async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError> {
         let kid = key.kid.clone();
         let retired_at = to_db(key.created_at);
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         signing_keys::Entity::insert(key_model(key))
             .exec_without_returning(&txn)
             .await

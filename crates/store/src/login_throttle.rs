@@ -33,6 +33,7 @@ impl LoginThrottleRepository for SeaStore {
             failures: Set(1),
             last_failure_at: Set(to_db(at)),
         };
+        let _writer = self.write_permit().await;
         login_throttle::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(login_throttle::Column::Key)
@@ -50,6 +51,7 @@ impl LoginThrottleRepository for SeaStore {
     }
 
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let _writer = self.write_permit().await;
         login_throttle::Entity::delete_by_id(key.to_vec())
             .exec(&self.db)
             .await

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement, Value,
 };
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
 use tessera_auth_core::ports::{LockedSession, RefreshOutcome, SessionRepository, StoreError};
-use tessera_auth_core::refresh::{RefreshDecision, RotationState};
+use tessera_auth_core::refresh::{ExpectedRotation, RefreshDecision, RotationState};
 use tessera_auth_core::session::{NewSession, RevocationReason, SessionRecord, TokenDelivery};
 use tessera_auth_core::user::User;
 use time::Duration;
@@ -135,6 +136,105 @@ fn rotation_update(
     })
 }
 
+// --- the one-statement rotation ---
+
+const SESSION_PREFIX: &str = "s_";
+const USER_PREFIX: &str = "u_";
+
+/// `table.column AS prefixcolumn, …` for every column of the entity (`table` omitted: SQLite's
+/// `RETURNING` names the updated table's columns bare).
+fn prefixed_columns<C: sea_orm::IdenStatic + sea_orm::Iterable>(table: Option<&str>, prefix: &str) -> String {
+    C::iter()
+        .map(|column| {
+            let name = column.as_str();
+            match table {
+                Some(table) => format!("{table}.{name} AS {prefix}{name}"),
+                None => format!("{name} AS {prefix}{name}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The conditional update of `rotate_if_current`: it changes the row only when
+/// `ExpectedRotation::applies_to` holds for it, and returns the row (PostgreSQL: with its owner).
+///
+/// Times: PostgreSQL compares `timestamptz` values exactly. SQLite compares the stored text, so
+/// the bounds are whole seconds rounded towards declining (a row within a second of expiry takes
+/// the locked path, where `decide` judges it exactly).
+fn rotation_statement(
+    backend: Backend,
+    expected: &ExpectedRotation,
+    meta: &RequestMeta,
+) -> Result<Statement, StoreError> {
+    let one_second = Duration::seconds(1);
+    let (active_bound, idle_bound): (Value, Value) = match backend {
+        Backend::Postgres => (to_db(expected.now).into(), to_db(expected.idle_since).into()),
+        Backend::Sqlite => (
+            sqlite_second_prefix(expected.now.saturating_add(one_second)).into(),
+            sqlite_second_prefix(expected.idle_since.saturating_add(one_second)).into(),
+        ),
+    };
+    let (active_op, idle_op) = match backend {
+        Backend::Postgres => (">", ">"),
+        Backend::Sqlite => (">=", ">="),
+    };
+    let state = &expected.state;
+    let values: Vec<Value> = vec![
+        generation_to_db(state.generation)?.into(),
+        state.current_hash.to_vec().into(),
+        state.previous_hash.map(|hash| hash.to_vec()).into(),
+        state.rotated_at.map(to_db).into(),
+        to_db(expected.now).into(),
+        meta.ip.clone().into(),
+        meta.user_agent.clone().into(),
+        expected.session_id.into(),
+        generation_to_db(expected.generation)?.into(),
+        expected.current_hash.to_vec().into(),
+        active_bound,
+        idle_bound,
+    ];
+    let p = |n: usize| match backend {
+        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => "?".to_owned(),
+    };
+    let update = format!(
+        "UPDATE sessions SET generation = {}, current_hash = {}, previous_hash = {}, rotated_at = {}, \
+         last_used_at = {}, ip = COALESCE({}, ip), user_agent = COALESCE({}, user_agent) \
+         WHERE id = {} AND generation = {} AND current_hash = {} AND revoked_at IS NULL \
+         AND absolute_expires_at {active_op} {} AND last_used_at {idle_op} {} \
+         AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND NOT users.disabled)",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10),
+        p(11),
+        p(12),
+    );
+    let sql = match backend {
+        Backend::Postgres => format!(
+            "WITH rotated AS ({update} RETURNING *) SELECT {}, {} FROM rotated JOIN users ON users.id = rotated.user_id",
+            prefixed_columns::<sessions::Column>(Some("rotated"), SESSION_PREFIX),
+            prefixed_columns::<users::Column>(Some("users"), USER_PREFIX),
+        ),
+        Backend::Sqlite => format!(
+            "{update} RETURNING {}",
+            prefixed_columns::<sessions::Column>(None, SESSION_PREFIX)
+        ),
+    };
+    let db_backend = match backend {
+        Backend::Postgres => DbBackend::Postgres,
+        Backend::Sqlite => DbBackend::Sqlite,
+    };
+    Ok(Statement::from_sql_and_values(db_backend, sql, values))
+}
+
 // --- repository ---
 
 impl SeaStore {
@@ -151,9 +251,9 @@ impl SeaStore {
     }
 }
 
-async fn load_owner(txn: &DatabaseTransaction, user_id: Uuid) -> Result<User, StoreError> {
+async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<User, StoreError> {
     users::Entity::find_by_id(user_id)
-        .one(txn)
+        .one(conn)
         .await
         .map_err(db_error("load session owner"))?
         .ok_or_else(|| corrupt("sessions", "user_id", "owner does not exist"))
@@ -186,7 +286,7 @@ impl SessionRepository for SeaStore {
     async fn create_session(&self, session: NewSession, login_event: SecurityEvent) -> Result<(), StoreError> {
         let user_id = session.user_id;
         let model = new_session_model(session)?;
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         // The owner's row is share-locked (PostgreSQL; SQLite's write transaction already excludes
         // writers): a disable committing first is seen here and refused, and one committing after
         // finds this session and revokes it. Either way no session outlives a disable.
@@ -226,7 +326,7 @@ impl SessionRepository for SeaStore {
         meta: &RequestMeta,
         decide: &(dyn for<'a> Fn(&'a LockedSession) -> RefreshDecision + Send + Sync),
     ) -> Result<RefreshOutcome, StoreError> {
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         let Some(model) = self.lock_session(&txn, id).await? else {
             txn.rollback().await.map_err(db_error("end refresh"))?;
             return Ok(RefreshOutcome::NoSession);
@@ -252,6 +352,57 @@ impl SessionRepository for SeaStore {
         Ok(RefreshOutcome::Decided { decision, locked })
     }
 
+    /// PostgreSQL: one statement (a data-modifying CTE: the conditional `UPDATE … RETURNING`
+    /// joined to the owner), in its own implicit transaction; the row lock is held only for that
+    /// statement, and a concurrent writer's change is re-checked against the conditions before it
+    /// applies (READ COMMITTED re-evaluates the `WHERE` on the newest row version).
+    /// SQLite: the conditional `UPDATE … RETURNING` under the write lock, then the owner (a WAL
+    /// read). The owner's `disabled` is part of the update's condition either way.
+    async fn rotate_if_current(
+        &self,
+        expected: &ExpectedRotation,
+        meta: &RequestMeta,
+    ) -> Result<Option<LockedSession>, StoreError> {
+        let statement = rotation_statement(self.backend, expected, meta)?;
+        match self.backend {
+            Backend::Postgres => {
+                let Some(row) = self
+                    .db
+                    .query_one_raw(statement)
+                    .await
+                    .map_err(db_error("rotate session"))?
+                else {
+                    return Ok(None);
+                };
+                let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
+                    .map_err(db_error("read rotated session"))?;
+                let user =
+                    users::Model::from_query_result(&row, USER_PREFIX).map_err(db_error("read session owner"))?;
+                Ok(Some(LockedSession {
+                    session: SessionRecord::try_from(session)?,
+                    user: User::try_from(user)?,
+                }))
+            }
+            Backend::Sqlite => {
+                let row = {
+                    let _writer = self.write_permit().await;
+                    self.db
+                        .query_one_raw(statement)
+                        .await
+                        .map_err(db_error("rotate session"))?
+                };
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
+                    .map_err(db_error("read rotated session"))?;
+                let session = SessionRecord::try_from(session)?;
+                let user = load_owner(&self.db, session.user_id).await?;
+                Ok(Some(LockedSession { session, user }))
+            }
+        }
+    }
+
     async fn revoke_session(
         &self,
         id: Uuid,
@@ -261,7 +412,7 @@ impl SessionRepository for SeaStore {
         event_kind: EventKind,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let revoked_at = to_db(at);
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         // Conditional: of two concurrent revocations exactly one sees `revoked_at IS NULL`
         // (PostgreSQL re-checks the condition after waiting for the row lock).
         let result = sessions::Entity::update_many()
@@ -357,7 +508,7 @@ impl SessionRepository for SeaStore {
         event_kind: EventKind,
         event_session: Option<Uuid>,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         let revoked = revoke_sessions_of_user(&txn, self.backend, user_id, None, reason, at).await?;
         // The event's foreign key fails for an unknown user, rolling everything back.
         let event = SecurityEvent::new(user_id, event_kind, at, meta, event_session);

@@ -106,6 +106,7 @@ impl UserRepository for SeaStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let (model, user) = new_user_model(user);
         // The unique index decides: no check-then-insert race.
+        let _writer = self.write_permit().await;
         users::Entity::insert(model)
             .exec_without_returning(&self.db)
             .await
@@ -133,6 +134,7 @@ impl UserRepository for SeaStore {
     }
 
     async fn update_user_name(&self, id: Uuid, name: &str, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let writer = self.write_permit().await;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Name, Expr::value(name))
             .col_expr(users::Column::UpdatedAt, Expr::value(to_db(at)))
@@ -140,6 +142,7 @@ impl UserRepository for SeaStore {
             .exec(&self.db)
             .await
             .map_err(db_error("update user name"))?;
+        drop(writer);
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -147,6 +150,7 @@ impl UserRepository for SeaStore {
     }
 
     async fn update_password_hash(&self, id: Uuid, password_hash: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let _writer = self.write_permit().await;
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(to_db(at)))
@@ -175,7 +179,7 @@ impl UserRepository for SeaStore {
     }
 
     async fn update_user_role(&self, id: Uuid, role: Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         let Some(mut model) = self.lock_user(&txn, id).await? else {
             txn.rollback().await.map_err(db_error("end update role"))?;
             return Ok(None);
@@ -203,7 +207,7 @@ impl UserRepository for SeaStore {
         at: OffsetDateTime,
         meta: &RequestMeta,
     ) -> Result<Option<AccountChange>, StoreError> {
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         let Some(mut model) = self.lock_user(&txn, id).await? else {
             txn.rollback().await.map_err(db_error("end set disabled"))?;
             return Ok(None);
@@ -244,7 +248,7 @@ impl UserRepository for SeaStore {
         at: OffsetDateTime,
         meta: &RequestMeta,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let txn = self.begin_write().await?;
+        let (_writer, txn) = self.begin_write().await?;
         if self.lock_user(&txn, id).await?.is_none() {
             txn.rollback().await.map_err(db_error("end change password"))?;
             return Err(StoreError::Backend(

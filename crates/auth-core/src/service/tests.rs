@@ -41,6 +41,9 @@ struct State {
 #[derive(Default)]
 struct MemoryStore {
     state: Mutex<State>,
+    /// Makes `rotate_if_current` always decline, as a store is allowed to.
+    decline_fast_path: std::sync::atomic::AtomicBool,
+    fast_rotations: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -238,7 +241,7 @@ impl SessionRepository for MemoryStore {
             .get(&session.user_id)
             .cloned()
             .ok_or_else(|| StoreError::Corrupt("orphan session".into()))?;
-        let locked = LockedSession { session, user };
+        let mut locked = LockedSession { session, user };
         let decision = decide(&locked);
         match &decision {
             RefreshDecision::Rotate { state: rotation, .. } => {
@@ -247,6 +250,7 @@ impl SessionRepository for MemoryStore {
                 row.last_used_at = now;
                 row.ip = meta.ip.clone();
                 row.user_agent = meta.user_agent.clone();
+                locked.session = row.clone();
             }
             RefreshDecision::Replay => {
                 let row = state.sessions.get_mut(&id).unwrap();
@@ -258,6 +262,34 @@ impl SessionRepository for MemoryStore {
             RefreshDecision::Reissue { .. } | RefreshDecision::Reject(_) => {}
         }
         Ok(RefreshOutcome::Decided { decision, locked })
+    }
+
+    async fn rotate_if_current(
+        &self,
+        expected: &ExpectedRotation,
+        meta: &RequestMeta,
+    ) -> Result<Option<LockedSession>, StoreError> {
+        if self.decline_fast_path.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get(&expected.session_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(user) = state.users.get(&session.user_id).cloned() else {
+            return Ok(None);
+        };
+        if !expected.applies_to(&session, user.disabled) {
+            return Ok(None);
+        }
+        let row = state.sessions.get_mut(&expected.session_id).unwrap();
+        row.rotation = expected.state.clone();
+        row.last_used_at = expected.now;
+        row.ip = meta.ip.clone();
+        row.user_agent = meta.user_agent.clone();
+        let session = row.clone();
+        self.fast_rotations.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(LockedSession { session, user }))
     }
 
     async fn revoke_session(
@@ -797,7 +829,20 @@ async fn login_upgrades_an_outdated_hash() {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_grace_retry_gets_the_same_child() {
+    let h = rotation_then_grace_retry(false).await;
+    // The two rotations took the one-write path; the grace retry needed the locked one.
+    assert_eq!(h.store.fast_rotations.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn refresh_without_the_fast_path_behaves_the_same() {
+    let h = rotation_then_grace_retry(true).await;
+    assert_eq!(h.store.fast_rotations.load(Ordering::SeqCst), 0);
+}
+
+async fn rotation_then_grace_retry(decline_fast_path: bool) -> Harness {
     let h = harness();
+    h.store.decline_fast_path.store(decline_fast_path, Ordering::SeqCst);
     let first = h.register("ada@example.com").await.tokens;
     h.clock.advance(Duration::minutes(9));
     let now = h.service.now();
@@ -838,6 +883,8 @@ async fn refresh_rotates_and_a_grace_retry_gets_the_same_child() {
     let third = h.service.refresh(&tokens.refresh_token, &meta()).await.unwrap();
     assert_eq!(h.store.session(first.session_id).rotation.generation, 2);
     assert_ne!(third.tokens.refresh_token, tokens.refresh_token);
+    assert_eq!(third.tokens.refresh_expires_at, h.service.now() + Duration::days(14));
+    h
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@ mod accounts;
 mod connect;
 mod disabled;
 mod events;
+mod fast_rotation;
 mod keys;
 mod migrations;
 mod notify;
