@@ -217,6 +217,18 @@ impl SeaStore {
     }
 }
 
+/// The row of a primary-key or unique lookup. Not `.one()`: sea-orm renders its `LIMIT 1` as a
+/// bound parameter, and SQLite marks a statement whose LIMIT is a variable as expired whenever
+/// the variable is bound again, which sqlx does on every execution; each `.one()` was parsed and
+/// planned anew (19% of a refresh's instructions, docs/benchmarks.md).
+pub(crate) async fn unique_row<E, C>(select: sea_orm::Select<E>, conn: &C) -> Result<Option<E::Model>, sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: ConnectionTrait,
+{
+    Ok(select.all(conn).await?.into_iter().next())
+}
+
 fn is_sqlite_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }

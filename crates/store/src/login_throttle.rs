@@ -6,16 +6,15 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use tessera_auth_core::ports::{LoginThrottleRepository, StoreError};
 use time::OffsetDateTime;
 
-use crate::SeaStore;
 use crate::entity::login_throttle;
 use crate::error::{corrupt, db_error};
 use crate::time_value::{from_db, to_db};
+use crate::{SeaStore, unique_row};
 
 #[async_trait]
 impl LoginThrottleRepository for SeaStore {
     async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<(u32, OffsetDateTime)>, StoreError> {
-        let row = login_throttle::Entity::find_by_id(key.to_vec())
-            .one(&self.db)
+        let row = unique_row(login_throttle::Entity::find_by_id(key.to_vec()), &self.db)
             .await
             .map_err(db_error("read login failures"))?;
         row.map(|row| {

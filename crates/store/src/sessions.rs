@@ -20,7 +20,7 @@ use crate::entity::{sessions, users};
 use crate::error::{corrupt, db_error};
 use crate::events::insert_event;
 use crate::time_value::{from_db, sqlite_second_prefix, to_db};
-use crate::{Backend, SeaStore};
+use crate::{Backend, SeaStore, unique_row};
 
 // --- conversion (the one place `sessions` rows and domain sessions meet) ---
 
@@ -247,13 +247,12 @@ impl SeaStore {
             Backend::Postgres => select.lock_exclusive(),
             Backend::Sqlite => select,
         };
-        select.one(txn).await.map_err(db_error("lock session"))
+        unique_row(select, txn).await.map_err(db_error("lock session"))
     }
 }
 
 async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<User, StoreError> {
-    users::Entity::find_by_id(user_id)
-        .one(conn)
+    unique_row(users::Entity::find_by_id(user_id), conn)
         .await
         .map_err(db_error("load session owner"))?
         .ok_or_else(|| corrupt("sessions", "user_id", "owner does not exist"))
@@ -294,7 +293,7 @@ impl SessionRepository for SeaStore {
         if self.backend == Backend::Postgres {
             owner = owner.lock(sea_orm::sea_query::LockType::Share);
         }
-        let owner = owner.one(&txn).await.map_err(db_error("lock session owner"))?;
+        let owner = unique_row(owner, &txn).await.map_err(db_error("lock session owner"))?;
         if owner.is_none_or(|owner| owner.disabled) {
             txn.rollback().await.map_err(db_error("end session insert"))?;
             return Err(StoreError::AccountDisabled);
@@ -308,8 +307,7 @@ impl SessionRepository for SeaStore {
     }
 
     async fn find_session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
-        sessions::Entity::find_by_id(id)
-            .one(&self.db)
+        unique_row(sessions::Entity::find_by_id(id), &self.db)
             .await
             .map_err(db_error("find session"))?
             .map(SessionRecord::try_from)
@@ -427,8 +425,7 @@ impl SessionRepository for SeaStore {
             txn.rollback().await.map_err(db_error("end revoke"))?;
             return Ok(None);
         }
-        let session = sessions::Entity::find_by_id(id)
-            .one(&txn)
+        let session = unique_row(sessions::Entity::find_by_id(id), &txn)
             .await
             .map_err(db_error("reload revoked session"))?
             .ok_or_else(|| StoreError::Backend("revoke session: row vanished".to_owned()))

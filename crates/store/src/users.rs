@@ -15,7 +15,7 @@ use crate::error::{corrupt, db_error, user_insert_error};
 use crate::events::insert_event;
 use crate::sessions::revoke_sessions_of_user;
 use crate::time_value::{from_db, to_db};
-use crate::{Backend, SeaStore};
+use crate::{Backend, SeaStore, unique_row};
 
 // --- conversion (the one place `users` rows and domain users meet) ---
 
@@ -77,7 +77,7 @@ impl SeaStore {
             Backend::Postgres => select.lock(LockType::NoKeyUpdate),
             Backend::Sqlite => select,
         };
-        select.one(txn).await.map_err(db_error("lock user"))
+        unique_row(select, txn).await.map_err(db_error("lock user"))
     }
 }
 
@@ -115,9 +115,7 @@ impl UserRepository for SeaStore {
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        users::Entity::find()
-            .filter(users::Column::Email.eq(email))
-            .one(&self.db)
+        unique_row(users::Entity::find().filter(users::Column::Email.eq(email)), &self.db)
             .await
             .map_err(db_error("find user by email"))?
             .map(User::try_from)
@@ -125,8 +123,7 @@ impl UserRepository for SeaStore {
     }
 
     async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
-        users::Entity::find_by_id(id)
-            .one(&self.db)
+        unique_row(users::Entity::find_by_id(id), &self.db)
             .await
             .map_err(db_error("find user"))?
             .map(User::try_from)
