@@ -181,6 +181,7 @@ pub async fn build_state_with_clock(
     let hasher = PasswordHasher::new(argon2).map_err(|e| StartupError::Passwords(e.to_string()))?;
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     let passwords = Arc::new(BlockingPasswordHashing::new(hasher, cores));
+    passwords.prepare_in_background();
 
     let service = AuthService::new(AuthServiceParts {
         store: Arc::new(store.clone()),

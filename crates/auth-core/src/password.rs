@@ -5,10 +5,12 @@
 //! bounded blocking pool; see the `PasswordHashing` port.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher as _, Version};
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Params {
@@ -25,6 +27,19 @@ impl Default for Argon2Params {
             iterations: 2,
             parallelism: 1,
         }
+    }
+}
+
+/// Memory for argon2 verifications, reusable from one to the next (see
+/// [`PasswordHasher::verify_in`]). Empty until first used.
+#[derive(Default)]
+pub struct WorkArea {
+    blocks: Vec<Block>,
+}
+
+impl fmt::Debug for WorkArea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkArea").field("blocks", &self.blocks.len()).finish()
     }
 }
 
@@ -51,8 +66,9 @@ pub enum Verification {
 pub struct PasswordHasher {
     params: Argon2Params,
     /// A real hash of a random password, verified for unknown users so that "no such user" costs
-    /// the same time as "wrong password".
-    dummy_hash: String,
+    /// the same time as "wrong password". Made on first use or by [`PasswordHasher::prepare`]
+    /// (the api calls it in the background at start-up: a hash is ~25 ms of start-up otherwise).
+    dummy_hash: OnceLock<String>,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -65,15 +81,28 @@ impl fmt::Debug for PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: Argon2Params) -> Result<PasswordHasher, PasswordError> {
-        let mut hasher = PasswordHasher {
+        let hasher = PasswordHasher {
             params,
-            dummy_hash: String::new(),
+            dummy_hash: OnceLock::new(),
         };
-        // Validates the parameters too: a bad configuration fails here, at start-up.
-        let mut random = [0u8; 32];
-        rand::rng().fill_bytes(&mut random);
-        hasher.dummy_hash = hasher.hash(&hex::encode(random))?;
+        // A bad configuration fails here, at start-up.
+        hasher.argon2()?;
         Ok(hasher)
+    }
+
+    /// Makes the dummy hash now rather than on the first unknown-user login.
+    pub fn prepare(&self) {
+        self.dummy_hash();
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let mut random = [0u8; 32];
+            rand::rng().fill_bytes(&mut random);
+            // Cannot fail with parameters that `new` accepted; were it to, the empty string is an
+            // unreadable hash and the dummy verification a (fast) mismatch.
+            self.hash(&hex::encode(random)).unwrap_or_default()
+        })
     }
 
     pub fn params(&self) -> Argon2Params {
@@ -91,25 +120,67 @@ impl PasswordHasher {
     }
 
     pub fn verify(&self, password: &str, phc: &str) -> Result<Verification, PasswordError> {
+        self.verify_in(password, phc, &mut WorkArea::default())
+    }
+
+    /// [`verify`](Self::verify) with argon2's memory taken from `area`, which grows to the size
+    /// the stored hash needs and can be kept for the next verification: a fresh 19 MiB area is
+    /// 4,864 page faults (and as many zeroed pages) per login, a reused one none.
+    pub fn verify_in(&self, password: &str, phc: &str, area: &mut WorkArea) -> Result<Verification, PasswordError> {
         let stored = PasswordHash::new(phc).map_err(|_| PasswordError::BadStoredHash)?;
         let stored_params = Params::try_from(&stored).map_err(|_| PasswordError::BadStoredHash)?;
-        if stored.salt.is_none() || stored.hash.is_none() {
+        let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
             return Err(PasswordError::BadStoredHash);
-        }
+        };
         // Verification uses the algorithm, version and parameters written in the stored hash.
-        match self.argon2()?.verify_password(password.as_bytes(), &stored) {
-            Ok(()) => Ok(Verification::Match {
+        let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(|_| PasswordError::BadStoredHash)?;
+        let version = stored
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|_| PasswordError::BadStoredHash)?
+            .unwrap_or_default();
+        let blocks = stored_params.block_count();
+        if area.blocks.len() < blocks {
+            area.blocks.resize(blocks, Block::default());
+        }
+        let mut computed = vec![0u8; expected.len()];
+        // Every block is written before it is read within one run, so what a previous run left
+        // in the area does not matter.
+        Argon2::new(algorithm, version, stored_params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut computed,
+                area.blocks.get_mut(..blocks).ok_or(PasswordError::Hash)?,
+            )
+            .map_err(|_| PasswordError::BadStoredHash)?;
+        if bool::from(computed.as_slice().ct_eq(expected.as_bytes())) {
+            Ok(Verification::Match {
                 needs_rehash: !self.is_current(&stored, &stored_params),
-            }),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
-            Err(_) => Err(PasswordError::BadStoredHash),
+            })
+        } else {
+            Ok(Verification::Mismatch)
         }
     }
 
     /// Burns the same time as `verify` against a real hash; always "mismatch".
     pub fn verify_dummy(&self, password: &str) {
+        self.verify_dummy_in(password, &mut WorkArea::default());
+    }
+
+    /// [`verify_dummy`](Self::verify_dummy) in a reusable area (see [`verify_in`](Self::verify_in)).
+    pub fn verify_dummy_in(&self, password: &str, area: &mut WorkArea) {
         // The result is meaningless: the dummy password is random and never revealed.
-        let _ = self.verify(password, &self.dummy_hash);
+        let _ = self.verify_in(password, self.dummy_hash(), area);
+    }
+
+    /// Whether `area` is worth keeping for later verifications: not larger than hashes made
+    /// with the current parameters need (an old hash with a larger memory cost must not leave
+    /// an oversized area behind).
+    pub fn is_reusable(&self, area: &WorkArea) -> bool {
+        self.argon2()
+            .is_ok_and(|argon2| area.blocks.len() <= argon2.params().block_count())
     }
 
     fn argon2(&self) -> Result<Argon2<'static>, PasswordError> {
@@ -226,6 +297,44 @@ mod tests {
     }
 
     #[test]
+    fn reused_work_areas_give_the_same_answers_as_the_library() {
+        use argon2::PasswordVerifier as _;
+        let small = fast();
+        let larger = PasswordHasher::new(Argon2Params {
+            memory_kib: 2048,
+            iterations: 2,
+            parallelism: 2,
+        })
+        .unwrap();
+        let hashes = [
+            small.hash("correct horse battery staple").unwrap(),
+            larger.hash("correct horse battery staple").unwrap(),
+            small.hash("another password entirely").unwrap(),
+        ];
+        // One area through all of them, dirty from each previous run, growing when needed.
+        let mut area = WorkArea::default();
+        for round in 0..2 {
+            for phc in &hashes {
+                for password in ["correct horse battery staple", "another password entirely", "wrong"] {
+                    let library = Argon2::default()
+                        .verify_password(password.as_bytes(), &PasswordHash::new(phc).unwrap())
+                        .is_ok();
+                    let ours = small.verify_in(password, phc, &mut area).unwrap();
+                    assert_eq!(
+                        matches!(ours, Verification::Match { .. }),
+                        library,
+                        "round {round}, {password:?} against {phc}"
+                    );
+                }
+            }
+        }
+        // The area grew to the larger hash's size: too big to keep for the small parameters.
+        assert!(!small.is_reusable(&area));
+        assert!(larger.is_reusable(&area));
+        assert!(small.is_reusable(&WorkArea::default()));
+    }
+
+    #[test]
     fn mismatch_is_not_an_error() {
         let hasher = fast();
         let phc = hasher.hash("the real password").unwrap();
@@ -335,13 +444,16 @@ mod tests {
         let hasher = fast();
         hasher.verify_dummy("anything at all");
         hasher.verify_dummy("");
-        assert!(hasher.dummy_hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert_ne!(fast().dummy_hash, hasher.dummy_hash);
+        assert!(hasher.dummy_hash().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let other = fast();
+        other.prepare();
+        assert_ne!(other.dummy_hash(), hasher.dummy_hash());
     }
 
     #[test]
     fn debug_shows_no_dummy_hash() {
         let hasher = fast();
+        hasher.prepare();
         let debug = format!("{hasher:?}");
         assert!(!debug.contains("argon2id"), "{debug}");
         assert!(debug.contains("1024"));
