@@ -52,7 +52,7 @@ clean:
 bench:
 	bash bench/bench.sh
 
-## Spec-driven tests: schemathesis (pinned, in target/schemathesis-venv) against the real server on
+## Spec-driven tests: schemathesis (pinned, in ~/.cache/tessera/schemathesis-venv) against the real server on
 ## SQLite and, with TEST_DATABASE_URL, PostgreSQL: no 5xx, every response as the spec says.
 .PHONY: schemathesis
 schemathesis:

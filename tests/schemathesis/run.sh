@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Spec-driven tests: schemathesis (pinned in requirements.txt, installed from PyPI into
-# target/schemathesis-venv) against a real `tessera serve` on a free loopback port, on SQLite and,
+# ~/.cache/tessera/schemathesis-venv) against a real `tessera serve` on a free loopback port, on SQLite and,
 # when TEST_DATABASE_URL is set, on a fresh PostgreSQL database too.
 #
 # Every generated request must get a response the spec allows: no 5xx, a documented status, the
@@ -22,7 +22,9 @@ cd "$ROOT"
 
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-20}
 SEED=${SCHEMATHESIS_SEED:-20240917}
-VENV=${SCHEMATHESIS_VENV:-"$ROOT/target/schemathesis-venv"}
+# Outside the checkout, so fresh clones on one machine (CI) share it; rebuilt when
+# requirements.txt changes.
+VENV=${SCHEMATHESIS_VENV:-"${XDG_CACHE_HOME:-$HOME/.cache}/tessera/schemathesis-venv"}
 PASSWORD='Schemathesis-7f3k9Qz-tessera'
 # Failures reported and accepted for now, each with an `expires` date after which it fails again.
 # `SCHEMATHESIS_BASELINE_UPDATE=1 tests/schemathesis/run.sh` merges this run's failures into it.
