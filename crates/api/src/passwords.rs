@@ -2,13 +2,18 @@
 //! by default), the rest wait their turn on a semaphore. A login flood then queues behind the
 //! semaphore instead of occupying every runtime worker, so token-verified requests stay fast.
 //!
+//! The hashes run on their own threads (one per permit) at a lower scheduling priority (nice +10):
+//! they still get every idle cycle, so login throughput is unchanged, but when a request arrives
+//! during a login flood the runtime's worker is scheduled ahead of them instead of waiting for a
+//! hashing thread's time slice to end (docs/benchmarks.md: `/api/me` p99 during a flood).
+//!
 //! Verifications borrow argon2's 19 MiB work area from a small pool. An area is handed on only
 //! while others are queued (a flood reuses warm memory instead of faulting in 4,864 fresh pages
 //! per login); the last one out frees it, so an idle server holds none (`main.rs` makes glibc
 //! return such blocks to the system at once).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
 use tessera_auth_core::password::{PasswordError, PasswordHasher, Verification, WorkArea};
@@ -19,7 +24,62 @@ pub struct BlockingPasswordHashing {
     hasher: Arc<PasswordHasher>,
     permits: Arc<Semaphore>,
     areas: Arc<AreaPool>,
+    /// `None` when the threads could not be started; tokio's blocking pool runs the hashes then.
+    threads: Option<HashingThreads>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Long-lived low-priority threads taking jobs from one queue. They end when the queue's sender
+/// is dropped (with the `BlockingPasswordHashing`).
+struct HashingThreads {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HashingThreads {
+    fn start(count: usize) -> Option<HashingThreads> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..count {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        // One thread waits in `recv`, the others on the lock; all leave when the
+                        // sender is gone.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "cannot start password-hashing threads; using the blocking pool");
+                return None;
+            }
+        }
+        Some(HashingThreads { jobs })
+    }
+}
+
+/// nice +10 for the calling thread (Linux gives every thread its own nice value; `who = 0` with
+/// `PRIO_PROCESS` names the caller). Lowering is always permitted; a failure leaves the thread at
+/// normal priority, which is only less kind to other requests.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 #[derive(Default)]
 struct AreaPool {
@@ -72,10 +132,12 @@ impl Drop for Waiting<'_> {
 
 impl BlockingPasswordHashing {
     pub fn new(hasher: PasswordHasher, concurrency: usize) -> BlockingPasswordHashing {
+        let concurrency = concurrency.max(1);
         BlockingPasswordHashing {
             hasher: Arc::new(hasher),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
             areas: Arc::default(),
+            threads: HashingThreads::start(concurrency),
         }
     }
 
@@ -101,15 +163,26 @@ impl BlockingPasswordHashing {
         drop(waiting);
         let hasher = self.hasher.clone();
         let areas = self.areas.clone();
-        tokio::task::spawn_blocking(move || {
+        let job = move || {
             let _permit = permit;
             let mut area = areas.take();
             let result = work(&hasher, &mut area);
             areas.give_back(area, &hasher);
             result
-        })
-        .await
-        .map_err(|_| PasswordError::Hash)
+        };
+        let Some(threads) = &self.threads else {
+            return tokio::task::spawn_blocking(job).await.map_err(|_| PasswordError::Hash);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        threads
+            .jobs
+            .send(Box::new(move || {
+                // The caller may have gone (request cancelled); the hash was done anyway.
+                let _ = reply.send(job());
+            }))
+            .map_err(|_| PasswordError::Hash)?;
+        // A dropped reply means the job panicked on its thread.
+        answer.await.map_err(|_| PasswordError::Hash)
     }
 }
 
@@ -167,6 +240,38 @@ mod tests {
         // The last one out found nobody waiting and freed its area.
         assert_eq!(hashing.areas.kept(), 0);
         assert_eq!(hashing.areas.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_run_on_low_priority_threads() {
+        let hashing = hashing(2);
+        assert!(hashing.threads.is_some());
+        let phc = hashing.hash("a passphrase to check".into()).await.unwrap();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        hashing
+            .threads
+            .as_ref()
+            .unwrap()
+            .jobs
+            .send(Box::new(move || {
+                let name = std::thread::current().name().map(str::to_owned);
+                let nice = std::fs::read_to_string("/proc/thread-self/stat").ok().and_then(|stat| {
+                    // Field 19 (nice), counted after the parenthesised command name.
+                    stat.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(16).map(str::to_owned))
+                });
+                let _ = reply.send((name, nice));
+            }))
+            .unwrap();
+        let (name, nice) = answer.await.unwrap();
+        assert!(name.unwrap().starts_with("argon2-"));
+        if cfg!(target_os = "linux") {
+            assert_eq!(nice.as_deref(), Some("10"));
+        }
+        assert!(matches!(
+            hashing.verify("a passphrase to check".into(), phc).await.unwrap(),
+            Verification::Match { .. }
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
