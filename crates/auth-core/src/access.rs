@@ -604,6 +604,14 @@ mod tests {
         }
     }
 
+    /// `token` with its payload swapped for an admin's and its header and signature kept.
+    fn with_admin_payload(token: &str) -> String {
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut payload = good_payload();
+        payload["role"] = json!("admin");
+        format!("{}.{}.{}", parts[0], b64json(&payload), parts[2])
+    }
+
     fn good_header(kid: &str) -> serde_json::Value {
         json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid})
     }
@@ -957,10 +965,7 @@ mod tests {
         let (ring, _) = ed_ring();
         let (token, _) = sign(&ring, &config(), &subject(), T0).unwrap();
         verify(&ring, &config(), &token, T0).unwrap();
-        let parts: Vec<&str> = token.split('.').collect();
-        let mut payload = good_payload();
-        payload["role"] = json!("admin");
-        let forged = format!("{}.{}.{}", parts[0], b64json(&payload), parts[2]);
+        let forged = with_admin_payload(&token);
         assert_eq!(
             verify(&ring, &config(), &forged, T0),
             Err(AccessTokenError::BadSignature)
@@ -1025,10 +1030,7 @@ mod tests {
         let (ring, key) = ed_ring();
         let (token, _) = sign(&ring, &config(), &subject(), T0).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
-        // Payload swapped for an admin's, signature kept.
-        let mut payload = good_payload();
-        payload["role"] = json!("admin");
-        let forged = format!("{}.{}.{}", parts[0], b64json(&payload), parts[2]);
+        let forged = with_admin_payload(&token);
         assert_eq!(
             verify(&ring, &config(), &forged, T0),
             Err(AccessTokenError::BadSignature)
