@@ -168,16 +168,13 @@ fn rotation_statement(
     meta: &RequestMeta,
 ) -> Result<Statement, StoreError> {
     let one_second = Duration::seconds(1);
-    let (active_bound, idle_bound): (Value, Value) = match backend {
-        Backend::Postgres => (to_db(expected.now).into(), to_db(expected.idle_since).into()),
+    let (after, active_bound, idle_bound): (&str, Value, Value) = match backend {
+        Backend::Postgres => (">", to_db(expected.now).into(), to_db(expected.idle_since).into()),
         Backend::Sqlite => (
+            ">=",
             sqlite_second_prefix(expected.now.saturating_add(one_second)).into(),
             sqlite_second_prefix(expected.idle_since.saturating_add(one_second)).into(),
         ),
-    };
-    let (active_op, idle_op) = match backend {
-        Backend::Postgres => (">", ">"),
-        Backend::Sqlite => (">=", ">="),
     };
     let state = &expected.state;
     let values: Vec<Value> = vec![
@@ -202,7 +199,7 @@ fn rotation_statement(
         "UPDATE sessions SET generation = {}, current_hash = {}, previous_hash = {}, rotated_at = {}, \
          last_used_at = {}, ip = COALESCE({}, ip), user_agent = COALESCE({}, user_agent) \
          WHERE id = {} AND generation = {} AND current_hash = {} AND revoked_at IS NULL \
-         AND absolute_expires_at {active_op} {} AND last_used_at {idle_op} {} \
+         AND absolute_expires_at {after} {} AND last_used_at {after} {} \
          AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND NOT users.disabled)",
         p(1),
         p(2),
