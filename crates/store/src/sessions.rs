@@ -5,7 +5,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement, Value,
+    QueryResult, QuerySelect, Statement, Value,
 };
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
 use tessera_auth_core::ports::{LockedSession, RefreshOutcome, SessionRepository, StoreError};
@@ -232,6 +232,18 @@ fn rotation_statement(
     Ok(Statement::from_sql_and_values(db_backend, sql, values))
 }
 
+/// The only row of a statement that returns at most one (a primary-key update).
+fn single_row(rows: Vec<QueryResult>) -> Result<Option<QueryResult>, StoreError> {
+    let mut rows = rows.into_iter();
+    let row = rows.next();
+    if rows.next().is_some() {
+        return Err(StoreError::Backend(
+            "rotate session: more than one row returned for one id".to_owned(),
+        ));
+    }
+    Ok(row)
+}
+
 // --- repository ---
 
 impl SeaStore {
@@ -353,6 +365,15 @@ impl SessionRepository for SeaStore {
     /// applies (READ COMMITTED re-evaluates the `WHERE` on the newest row version).
     /// SQLite: the conditional `UPDATE … RETURNING` under the write lock, then the owner (a WAL
     /// read). The owner's `disabled` is part of the update's condition either way.
+    ///
+    /// The statement commits by itself (autocommit), so its commit can fail after its row has
+    /// been returned: on a full disk, a read-only or an I/O-failing file the rotation is rolled
+    /// back when SQLite ends the statement. Every result row is therefore read, so that the
+    /// statement runs to its end and the commit's outcome comes back as the statement's; reading
+    /// only the first row (sqlx's `fetch_one`) leaves the statement to be reset later, and the
+    /// reset's error, the failed commit, is dropped: the refresh then answered 200 with tokens
+    /// that were never stored. (PostgreSQL's driver reads up to `ReadyForQuery`, after the
+    /// implicit commit, either way; it gets the same single code path.)
     async fn rotate_if_current(
         &self,
         expected: &ExpectedRotation,
@@ -361,12 +382,12 @@ impl SessionRepository for SeaStore {
         let statement = rotation_statement(self.backend, expected, meta)?;
         match self.backend {
             Backend::Postgres => {
-                let Some(row) = self
+                let rows = self
                     .db
-                    .query_one_raw(statement)
+                    .query_all_raw(statement)
                     .await
-                    .map_err(db_error("rotate session"))?
-                else {
+                    .map_err(db_error("rotate session"))?;
+                let Some(row) = single_row(rows)? else {
                     return Ok(None);
                 };
                 let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
@@ -379,14 +400,14 @@ impl SessionRepository for SeaStore {
                 }))
             }
             Backend::Sqlite => {
-                let row = {
+                let rows = {
                     let _writer = self.write_permit().await;
                     self.db
-                        .query_one_raw(statement)
+                        .query_all_raw(statement)
                         .await
                         .map_err(db_error("rotate session"))?
                 };
-                let Some(row) = row else {
+                let Some(row) = single_row(rows)? else {
                     return Ok(None);
                 };
                 let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
