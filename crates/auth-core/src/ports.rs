@@ -21,7 +21,14 @@ pub enum StoreError {
     /// The account was disabled (or deleted) while a session was being created for it.
     #[error("the account is disabled")]
     AccountDisabled,
-    /// A database or driver failure. The text is for logs only; the api answers a generic 500.
+    /// The storage cannot serve the request right now, and nothing was changed: it is unreachable
+    /// (connection refused, closed or reset; pool exhausted; server shutting down), out of disk
+    /// or memory, read-only, locked by another writer, or failing I/O. Retrying later may succeed.
+    /// The text is for logs only; the api answers 503 `storage_unavailable`.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database or driver failure. The text is for logs only; the api answers a
+    /// generic 500.
     #[error("storage backend failure: {0}")]
     Backend(String),
     /// A stored row that the domain cannot read (e.g. an unknown role string).
