@@ -371,8 +371,12 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
 
 /// Middleware: any `Err` from inner endpoints becomes a problem response (so outer middleware,
 /// like the cookie jar, still runs) and a bare 404/405 from the router gets a problem body.
+///
+/// A cookie-authenticated request whose answer says the session is over (`session_revoked`,
+/// `refresh_reused`, from wherever it was found out) also gets the auth cookies cleared.
 pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
+    let cookie_session = cookie_session(&req);
     match next.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => {
@@ -380,9 +384,28 @@ pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::
             if problem.status == StatusCode::METHOD_NOT_ALLOWED {
                 problem.allow = allowed_methods(&path);
             }
+            if problem.ends_session()
+                && let Some((state, jar)) = cookie_session
+            {
+                state.cookies.clear_all(&jar);
+            }
             Ok(problem.into_response())
         }
     }
+}
+
+/// The state and cookie jar of a request that carries auth cookies and no `Authorization`
+/// header (a Bearer request's failure says nothing about the cookies' session).
+fn cookie_session(req: &poem::Request) -> Option<(crate::state::SharedState, poem::web::cookie::CookieJar)> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let state = req.data::<crate::state::SharedState>()?.clone();
+    let jar = req.cookie().clone();
+    let carries = [crate::cookies::AuthCookie::Access, crate::cookies::AuthCookie::Refresh]
+        .into_iter()
+        .any(|cookie| state.cookies.get(&jar, cookie).is_some());
+    carries.then_some((state, jar))
 }
 
 /// The `Allow` header for `path` (RFC 9110 requires one on 405), from the operations in the spec.

@@ -66,7 +66,7 @@ pub trait UserRepository: Send + Sync {
 
     /// One transaction: stores the new hash, revokes every unrevoked session of the user except
     /// `keep` (reason `password_changed`) and records a `password_changed` event for session `keep`.
-    /// Returns the revoked session ids.
+    /// Returns the revoked session ids; `None` when the user does not exist (nothing written).
     async fn change_password(
         &self,
         id: Uuid,
@@ -74,7 +74,7 @@ pub trait UserRepository: Send + Sync {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
 /// A user after an account-wide change, with the sessions it revoked.
@@ -165,7 +165,8 @@ pub trait SessionRepository: Send + Sync {
     ) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// One transaction: revokes every unrevoked session of the user with `reason` and records one
-    /// `event_kind` event (with `meta` and `event_session`). Returns the revoked session ids.
+    /// `event_kind` event (with `meta` and `event_session`). Returns the revoked session ids;
+    /// `None` when the user does not exist (nothing written).
     async fn revoke_user_sessions(
         &self,
         user_id: Uuid,
@@ -174,7 +175,7 @@ pub trait SessionRepository: Send + Sync {
         meta: &RequestMeta,
         event_kind: EventKind,
         event_session: Option<Uuid>,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
 #[async_trait]

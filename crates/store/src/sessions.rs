@@ -260,12 +260,14 @@ impl SeaStore {
     }
 }
 
-async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<User, StoreError> {
+/// The session's owner; `None` when the user row is gone but the session row is not (deleted
+/// behind Tessera's back with foreign keys off, as the `sqlite3` shell has them by default).
+async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<Option<User>, StoreError> {
     unique_row(users::Entity::find_by_id(user_id), conn)
         .await
         .map_err(db_error("load session owner"))?
-        .ok_or_else(|| corrupt("sessions", "user_id", "owner does not exist"))
-        .and_then(User::try_from)
+        .map(User::try_from)
+        .transpose()
 }
 
 async fn update_session<C: ConnectionTrait>(
@@ -339,7 +341,11 @@ impl SessionRepository for SeaStore {
             return Ok(RefreshOutcome::NoSession);
         };
         let session = SessionRecord::try_from(model)?;
-        let user = load_owner(&txn, session.user_id).await?;
+        let Some(user) = load_owner(&txn, session.user_id).await? else {
+            // A session without a user is no session: nothing to refresh, nothing written.
+            txn.rollback().await.map_err(db_error("end refresh"))?;
+            return Ok(RefreshOutcome::NoSession);
+        };
         let mut locked = LockedSession { session, user };
 
         let decision = decide(&locked);
@@ -351,6 +357,7 @@ impl SessionRepository for SeaStore {
             RefreshDecision::Replay => {
                 revoke_locked(&txn, &mut locked.session, RevocationReason::RefreshReused, now).await?;
                 let event = SecurityEvent::new(locked.user.id, EventKind::RefreshReuseDetected, now, meta, Some(id));
+                // The owner row is the one just loaded in this transaction.
                 insert_event(&txn, event).await?;
             }
             RefreshDecision::Reissue { .. } | RefreshDecision::Reject(_) => {}
@@ -413,7 +420,11 @@ impl SessionRepository for SeaStore {
                 let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
                     .map_err(db_error("read rotated session"))?;
                 let session = SessionRecord::try_from(session)?;
-                let user = load_owner(&self.db, session.user_id).await?;
+                // The update saw the owner; one deleted since (foreign keys off) ends the session:
+                // the locked path finds no owner and answers as for no session.
+                let Some(user) = load_owner(&self.db, session.user_id).await? else {
+                    return Ok(None);
+                };
                 Ok(Some(LockedSession { session, user }))
             }
         }
@@ -448,6 +459,11 @@ impl SessionRepository for SeaStore {
             .map_err(db_error("reload revoked session"))?
             .ok_or_else(|| StoreError::Backend("revoke session: row vanished".to_owned()))
             .and_then(SessionRecord::try_from)?;
+        if !self.user_exists(&txn, session.user_id).await? {
+            // The session outlived its user (deleted with foreign keys off): it is over already.
+            txn.rollback().await.map_err(db_error("end revoke"))?;
+            return Ok(None);
+        }
         let event = SecurityEvent::new(session.user_id, event_kind, at, meta, Some(id));
         insert_event(&txn, event).await?;
         txn.commit().await.map_err(db_error("commit revoke"))?;
@@ -484,9 +500,17 @@ impl SessionRepository for SeaStore {
         idle_ttl: Duration,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let idle_since = now.saturating_sub(idle_ttl);
+        // Sessions whose user row is gone (deleted with foreign keys off) are not active: a
+        // refresh of one finds no session.
+        let owner = sea_orm::sea_query::Query::select()
+            .expr(Expr::val(1))
+            .from(users::Entity)
+            .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))
+            .to_owned();
         let query = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user_id))
-            .filter(sessions::Column::RevokedAt.is_null());
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(Expr::exists(owner));
         // Coarse bounds in SQL that keep every active session (SQLite: exact to the second, as
         // text; PostgreSQL: microseconds), refined exactly below.
         let query = match self.backend {
@@ -522,14 +546,17 @@ impl SessionRepository for SeaStore {
         meta: &RequestMeta,
         event_kind: EventKind,
         event_session: Option<Uuid>,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let (_writer, txn) = self.begin_write().await?;
+        if !self.user_exists(&txn, user_id).await? {
+            txn.rollback().await.map_err(db_error("end revoke user sessions"))?;
+            return Ok(None);
+        }
         let revoked = revoke_sessions_of_user(&txn, self.backend, user_id, None, reason, at).await?;
-        // The event's foreign key fails for an unknown user, rolling everything back.
         let event = SecurityEvent::new(user_id, event_kind, at, meta, event_session);
         insert_event(&txn, event).await?;
         txn.commit().await.map_err(db_error("commit revoke user sessions"))?;
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 }
 
