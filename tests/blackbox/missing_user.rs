@@ -94,7 +94,12 @@ async fn a_deleted_user_is_logged_out_never_500(db: &TestDatabase, cascade: bool
     let reply = refresh.refresh().await;
     assert_session_ended("refresh", &reply);
     let reply = server.refresh_body(&native.refresh).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "native refresh: {}", reply.text());
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "native refresh: {}",
+        reply.text()
+    );
 
     // Logging out of a session that is already gone is no error.
     let reply = logout.logout().await;
@@ -103,7 +108,11 @@ async fn a_deleted_user_is_logged_out_never_500(db: &TestDatabase, cascade: bool
 
     // The events of a user that is gone: whatever is left (never an error).
     let reply = server
-        .send(server.request(Method::GET, "/api/me/events").bearer_auth(&native.access))
+        .send(
+            server
+                .request(Method::GET, "/api/me/events")
+                .bearer_auth(&native.access),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "events: {}", reply.text());
 

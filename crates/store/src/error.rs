@@ -124,7 +124,9 @@ mod tests {
 
     #[test]
     fn postgres_states() {
-        for state in ["08006", "08003", "08001", "57P01", "57P03", "53100", "53300", "58030", "25006"] {
+        for state in [
+            "08006", "08003", "08001", "57P01", "57P03", "53100", "53300", "58030", "25006",
+        ] {
             assert!(postgres_state_unavailable(state), "{state}");
         }
         for state in ["23505", "23503", "40001", "42P01", "22P02", "XX000"] {

@@ -154,7 +154,9 @@ impl CookieSession {
     /// Takes the cookies a response set.
     pub fn absorb(&mut self, reply: &Reply) {
         for raw in reply.set_cookies() {
-            let Some((name, rest)) = raw.split_once('=') else { continue };
+            let Some((name, rest)) = raw.split_once('=') else {
+                continue;
+            };
             let value = rest.split(';').next().unwrap_or_default().to_owned();
             match name {
                 ACCESS => self.access = value,

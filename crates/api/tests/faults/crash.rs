@@ -160,7 +160,10 @@ async fn storm(db: &TestDatabase, restart_after: Duration) -> Measured {
     // Nothing lost or duplicated: every session is there once; the revoked ones are exactly
     // those whose client met `refresh_reused`; every other one refreshes with the client's token.
     let store = tessera_store::SeaStore::connect(&db.url).await.expect("connect");
-    let rows = sessions::Entity::find().all(store.connection()).await.expect("sessions");
+    let rows = sessions::Entity::find()
+        .all(store.connection())
+        .await
+        .expect("sessions");
     assert_eq!(rows.len(), SESSIONS, "{backend:?}: sessions lost or duplicated");
     let revoked_rows = sessions::Entity::find()
         .filter(sessions::Column::RevokedAt.is_not_null())
@@ -175,7 +178,12 @@ async fn storm(db: &TestDatabase, restart_after: Duration) -> Measured {
     );
     for outcome in outcomes.iter().filter(|o| !o.reused) {
         let reply = refresh_native(&client, &tessera.base, &outcome.token).await;
-        assert_eq!(reply.status, StatusCode::OK, "{backend:?}: a session was lost: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{backend:?}: a session was lost: {}",
+            reply.body
+        );
     }
     tessera.stop().await;
     Measured {

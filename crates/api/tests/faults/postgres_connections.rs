@@ -142,7 +142,10 @@ async fn postgres_backends_terminated_under_refresh_load() {
 
     // Every client recovers with the last token it received; every session is there once,
     // unrevoked, at the generation of that token (none lost, none rotated behind a client's back).
-    let rows = sessions::Entity::find().all(admin.connection()).await.expect("sessions");
+    let rows = sessions::Entity::find()
+        .all(admin.connection())
+        .await
+        .expect("sessions");
     assert_eq!(rows.len(), SESSIONS, "sessions lost or duplicated");
     for token in &last_tokens {
         let mut reply = refresh_native(&client, &tessera.base, token).await;
@@ -166,5 +169,9 @@ async fn postgres_backends_terminated_under_refresh_load() {
     stored.sort_unstable();
     expected.sort_unstable();
     assert_eq!(stored, expected, "stored generations match what the clients hold");
-    admin.connection().execute_unprepared("SELECT 1").await.expect("still connected");
+    admin
+        .connection()
+        .execute_unprepared("SELECT 1")
+        .await
+        .expect("still connected");
 }

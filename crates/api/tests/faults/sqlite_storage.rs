@@ -269,7 +269,12 @@ async fn every_write(client: &reqwest::Client, base: &str, world: &World, round:
     ));
     replies.push((
         "POST /api/auth/logout-all",
-        send(world.logout_all.request(client, base, Method::POST, "/api/auth/logout-all")).await,
+        send(
+            world
+                .logout_all
+                .request(client, base, Method::POST, "/api/auth/logout-all"),
+        )
+        .await,
     ));
     replies.push((
         "PATCH /api/me",
@@ -292,7 +297,8 @@ async fn every_write(client: &reqwest::Client, base: &str, world: &World, round:
         )
         .await,
     ));
-    let wrong_change = json!({"current_password": "not-my-password-at-all", "new_password": "amber-Lattice-93-slowly-Harbor"});
+    let wrong_change =
+        json!({"current_password": "not-my-password-at-all", "new_password": "amber-Lattice-93-slowly-Harbor"});
     replies.push((
         "POST /api/me/password (wrong password)",
         send(
@@ -354,12 +360,28 @@ async fn reads_still_work(client: &reqwest::Client, base: &str, world: &World) {
 /// After the fault: the tokens presented during it are still current, and writing works.
 async fn old_tokens_still_current(client: &reqwest::Client, base: &str, world: &mut World, round: &str) {
     let reply = refresh_native(client, base, &world.native.refresh).await;
-    assert_eq!(reply.status, StatusCode::OK, "refresh with the old token: {}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "refresh with the old token: {}",
+        reply.body
+    );
     world.native.refresh = reply.json()["refresh_token"].as_str().expect("token").to_owned();
     let reply = send(world.refresh.request(client, base, Method::POST, "/api/auth/refresh")).await;
-    assert_eq!(reply.status, StatusCode::OK, "cookie refresh with the old cookie: {}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "cookie refresh with the old cookie: {}",
+        reply.body
+    );
     world.refresh.absorb(&reply);
-    for session in [&world.logout, &world.logout_all, &world.profile, &world.password, &world.revoked] {
+    for session in [
+        &world.logout,
+        &world.logout_all,
+        &world.profile,
+        &world.password,
+        &world.revoked,
+    ] {
         let reply = send(session.request(client, base, Method::GET, "/api/me")).await;
         assert_eq!(reply.status, StatusCode::OK, "a session survived the refused writes");
     }
@@ -380,7 +402,12 @@ async fn writes_are_stored(client: &reqwest::Client, base: &str, world: &World, 
                 .json(&json!({ "name": name })),
         )
         .await;
-        assert_eq!(reply.status, StatusCode::OK, "PATCH /api/me after the fault: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "PATCH /api/me after the fault: {}",
+            reply.body
+        );
         let stored = snapshot(db_file).await;
         assert!(
             stored.users.iter().any(|user| user.name == name),
@@ -430,7 +457,10 @@ async fn sqlite_on_a_full_disk_refuses_every_write_and_loses_nothing() {
     reads_still_work(&client, &tessera.base, &world).await;
     assert_eq!(snapshot(&db_file).await, before, "a refused write changed the database");
     refused_and_logged(&tessera, &replies, &world);
-    println!("full disk: {} write requests answered 503, nothing changed", replies.len());
+    println!(
+        "full disk: {} write requests answered 503, nothing changed",
+        replies.len()
+    );
 
     // Space returns: the same process, with nothing lost, serves the old tokens and writes.
     std::fs::remove_file(filler).expect("free the space");

@@ -150,7 +150,11 @@ async fn refused<T: std::fmt::Debug>(store: &SeaStore, before: &Snapshot, what: 
         result.is_err(),
         "{what}: a write whose commit failed was reported as a success: {result:?}"
     );
-    assert_eq!(&snapshot(store).await, before, "{what}: the failed write left changes behind");
+    assert_eq!(
+        &snapshot(store).await,
+        before,
+        "{what}: the failed write left changes behind"
+    );
 }
 
 async fn a_failed_commit_is_an_error_and_changes_nothing(db: &TestDatabase) {
@@ -229,7 +233,13 @@ async fn a_failed_commit_is_an_error_and_changes_nothing(db: &TestDatabase) {
     let result = store.add_signing_key(signing_key("k2")).await;
     refused(&store, &before, "add_signing_key", result).await;
     let result = store
-        .record_event(SecurityEvent::new(world.owner, EventKind::LoginFailed, now, &meta(), None))
+        .record_event(SecurityEvent::new(
+            world.owner,
+            EventKind::LoginFailed,
+            now,
+            &meta(),
+            None,
+        ))
         .await;
     refused(&store, &before, "record_event", result).await;
     let result = store.record_login_failure(&world.throttle_key, now).await;

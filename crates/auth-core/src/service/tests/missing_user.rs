@@ -75,7 +75,10 @@ async fn an_admin_acting_on_a_deleted_user_gets_not_found() {
         role: Some(Role::Admin),
         disabled: None,
     };
-    let update = h.service.admin_update_user(&claims, gone.user.id, change, &meta()).await;
+    let update = h
+        .service
+        .admin_update_user(&claims, gone.user.id, change, &meta())
+        .await;
     assert!(matches!(update, Err(AuthError::NotFound)), "{update:?}");
     assert!(h.service.authenticate(&admin.tokens.access_token).is_ok());
 }
