@@ -129,7 +129,8 @@ pub trait SessionRepository: Send + Sync {
     ) -> Result<RefreshOutcome, StoreError>;
 
     /// Revokes one active session and records `event_kind` for its user in the same transaction.
-    /// `None` when the session does not exist or was already revoked (nothing written).
+    /// `None` when the session does not exist, was already revoked, or its user no longer exists
+    /// (nothing written).
     /// The fast path of a refresh: one conditional write that stores `expected.state`, with
     /// `last_used_at = expected.now` and `ip`/`user_agent` from `meta` when given, only if the row
     /// meets every condition of [`ExpectedRotation::applies_to`]. Returns the session as stored

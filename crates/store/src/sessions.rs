@@ -421,7 +421,8 @@ impl SessionRepository for SeaStore {
                     .map_err(db_error("read rotated session"))?;
                 let session = SessionRecord::try_from(session)?;
                 // The update saw the owner; one deleted since (foreign keys off) ends the session:
-                // the locked path finds no owner and answers as for no session.
+                // the locked path finds no owner and answers as for no session. (The rotation
+                // stays written, unlike the port's usual `None`: no refresh of it can succeed.)
                 let Some(user) = load_owner(&self.db, session.user_id).await? else {
                     return Ok(None);
                 };
