@@ -128,21 +128,22 @@ pub trait SessionRepository: Send + Sync {
         decide: &(dyn for<'a> Fn(&'a LockedSession) -> RefreshDecision + Send + Sync),
     ) -> Result<RefreshOutcome, StoreError>;
 
-    /// Revokes one active session and records `event_kind` for its user in the same transaction.
-    /// `None` when the session does not exist, was already revoked, or its user no longer exists
-    /// (nothing written).
     /// The fast path of a refresh: one conditional write that stores `expected.state`, with
     /// `last_used_at = expected.now` and `ip`/`user_agent` from `meta` when given, only if the row
     /// meets every condition of [`ExpectedRotation::applies_to`]. Returns the session as stored
-    /// afterwards and its owner. `None` when a condition failed: nothing was written, and the
-    /// caller takes [`refresh_session`](Self::refresh_session). A store may decline more often
-    /// than `applies_to` says (it only costs the slower path), never less.
+    /// afterwards and its owner, once the write is committed (a write that fails to commit is an
+    /// `Err`). `None` when a condition failed: nothing was written, and the caller takes
+    /// [`refresh_session`](Self::refresh_session). A store may decline more often than
+    /// `applies_to` says (it only costs the slower path), never less.
     async fn rotate_if_current(
         &self,
         expected: &ExpectedRotation,
         meta: &RequestMeta,
     ) -> Result<Option<LockedSession>, StoreError>;
 
+    /// Revokes one active session and records `event_kind` for its user in the same transaction.
+    /// `None` when the session does not exist, was already revoked, or its user no longer exists
+    /// (nothing written).
     async fn revoke_session(
         &self,
         id: Uuid,
