@@ -12,6 +12,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
+use tessera_auth_core::ports::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -33,6 +34,7 @@ pub enum ProblemCode {
     MethodNotAllowed,
     PayloadTooLarge,
     InternalError,
+    StorageUnavailable,
 }
 
 /// An RFC 9457 problem document.
@@ -76,6 +78,9 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 const BEARER: &str = "Bearer";
+/// `Retry-After` of a 503 `storage_unavailable`: long enough for a pool to reconnect or a
+/// database to come back from a restart, short enough that a client does not give up.
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 2;
 const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
 
 impl ApiError {
@@ -137,6 +142,20 @@ impl ApiError {
             ProblemCode::NotFound,
             "no such resource".to_owned(),
         )
+    }
+
+    /// The storage failed (unreachable, full, read-only, locked...) and nothing was changed:
+    /// the client keeps what it has and retries later.
+    pub fn storage_unavailable() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STORAGE_RETRY_AFTER_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemCode::StorageUnavailable,
+                "the service cannot store data right now and changed nothing; retry after the time in Retry-After"
+                    .to_owned(),
+            )
+        }
     }
 
     pub fn internal() -> ApiError {
@@ -203,6 +222,10 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden => ApiError::forbidden(),
             AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
             AuthError::NotFound => ApiError::not_found(),
+            AuthError::Store(err @ StoreError::Unavailable(_)) => {
+                tracing::error!(error = %err, "storage unavailable; the request changed nothing");
+                ApiError::storage_unavailable()
+            }
             AuthError::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 ApiError::internal()
@@ -274,6 +297,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
         500,
         "Internal error (`internal_error`); details are only in the server log.",
     ),
+    (
+        503,
+        "The storage is unavailable (`storage_unavailable`): the request changed nothing (a refresh keeps the presented token current, cookies are left as they were); retry after `Retry-After` seconds.",
+    ),
 ];
 
 impl ApiResponse for ApiError {
@@ -344,8 +371,12 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
 
 /// Middleware: any `Err` from inner endpoints becomes a problem response (so outer middleware,
 /// like the cookie jar, still runs) and a bare 404/405 from the router gets a problem body.
+///
+/// A cookie-authenticated request whose answer says the session is over (`session_revoked`,
+/// `refresh_reused`, from wherever it was found out) also gets the auth cookies cleared.
 pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
+    let cookie_session = cookie_session(&req);
     match next.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => {
@@ -353,9 +384,28 @@ pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::
             if problem.status == StatusCode::METHOD_NOT_ALLOWED {
                 problem.allow = allowed_methods(&path);
             }
+            if problem.ends_session()
+                && let Some((state, jar)) = cookie_session
+            {
+                state.cookies.clear_all(&jar);
+            }
             Ok(problem.into_response())
         }
     }
+}
+
+/// The state and cookie jar of a request that carries auth cookies and no `Authorization`
+/// header (a Bearer request's failure says nothing about the cookies' session).
+fn cookie_session(req: &poem::Request) -> Option<(crate::state::SharedState, poem::web::cookie::CookieJar)> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let state = req.data::<crate::state::SharedState>()?.clone();
+    let jar = req.cookie().clone();
+    let carries = [crate::cookies::AuthCookie::Access, crate::cookies::AuthCookie::Refresh]
+        .into_iter()
+        .any(|cookie| state.cookies.get(&jar, cookie).is_some());
+    carries.then_some((state, jar))
 }
 
 /// The `Allow` header for `path` (RFC 9110 requires one on 405), from the operations in the spec.
@@ -437,12 +487,31 @@ mod tests {
                 500,
                 ProblemCode::InternalError,
             ),
+            (
+                AuthError::Store(StoreError::Backend("constraint on secret xyz".into())),
+                500,
+                ProblemCode::InternalError,
+            ),
+            (
+                AuthError::Store(StoreError::Corrupt("xyz".into())),
+                500,
+                ProblemCode::InternalError,
+            ),
+            (
+                AuthError::Store(StoreError::Unavailable("disk full writing xyz".into())),
+                503,
+                ProblemCode::StorageUnavailable,
+            ),
         ];
         for (err, status, code) in cases {
             let api = ApiError::from(err);
             assert_eq!((api.status.as_u16(), api.code), (status, code));
             if status == 401 {
                 assert!(api.www_authenticate.is_some());
+            }
+            if status == 503 {
+                assert_eq!(api.retry_after_secs, Some(STORAGE_RETRY_AFTER_SECS));
+                assert!(!api.ends_session(), "a storage failure keeps the client's session");
             }
             assert!(!api.body().to_json_string().contains("xyz"));
         }

@@ -5,15 +5,23 @@
 //!   within milliseconds.
 //! - Every `TESSERA_SYNC_INTERVAL` (default 2 s) a catch-up poll reloads the revocations that can
 //!   still matter (revoked within the last access-TTL + leeway): a notification lost to a dropped
-//!   connection is healed by the next poll, and a lost listener is re-established. Signing keys are
-//!   re-read every few polls, so `tessera keys rotate` reaches running instances without a restart.
+//!   connection is healed by the next poll. Signing keys are re-read every few polls, so
+//!   `tessera keys rotate` reaches running instances without a restart.
+//! - A lost listener is reconnected at once (retries back off up to the poll interval while the
+//!   database is unreachable), and as soon as it listens again a catch-up poll runs: whatever was
+//!   announced while nobody listened is picked up then, and everything later arrives as a notice.
+//!   A revocation made during a cut therefore reaches this instance within the reconnection time,
+//!   not at the poll after next.
 //! - SQLite: revocations are applied in-process by the service; the poll only matters if other
 //!   processes share the file.
+
+use std::time::Duration;
 
 use tessera_auth_core::ports::KeyRepository;
 use tessera_auth_core::revocation::Revocation;
 use tessera_store::notify::{Notice, NoticeListener};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::startup::{fill_revocations, key_ring_from, revocation_memory};
 use crate::state::SharedState;
@@ -26,21 +34,49 @@ pub fn spawn_sync(state: &SharedState) -> JoinHandle<()> {
     tokio::spawn(async move { run(state).await })
 }
 
+/// First wait before listening again after a failed attempt; it doubles up to the poll interval.
+const RELISTEN_BACKOFF: Duration = Duration::from_millis(50);
+
 async fn run(state: SharedState) {
-    let mut tick = tokio::time::interval(state.config.sync_interval);
+    let interval = state.config.sync_interval;
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut listener: Option<NoticeListener> = None;
+    // When to (re)connect the listener: at once at start and after a loss, later after a failed
+    // attempt; `None` while listening (and on SQLite, which has nothing to listen to).
+    let mut relisten_at = Some(Instant::now());
+    let mut backoff = RELISTEN_BACKOFF;
     let mut ticks: u32 = 0;
     loop {
-        if listener.is_none() {
-            listener = match state.store.listen().await {
-                Ok(listener) => listener,
-                Err(err) => {
-                    tracing::warn!(error = %err, "revocation listener unavailable; relying on polling");
-                    None
+        if listener.is_none()
+            && let Some(at) = relisten_at
+            && at <= Instant::now()
+        {
+            match state.store.listen().await {
+                Ok(Some(connected)) => {
+                    listener = Some(connected);
+                    relisten_at = None;
+                    backoff = RELISTEN_BACKOFF;
+                    // Revocations and key rotations announced while nobody listened reached no
+                    // one; every later notice arrives now, so one catch-up closes the gap.
+                    poll_revocations(&state).await;
+                    reload_keys(&state).await;
                 }
-            };
+                Ok(None) => relisten_at = None,
+                Err(err) => {
+                    tracing::warn!(error = %err, "revocation listener unavailable; retrying, polling meanwhile");
+                    relisten_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(interval);
+                }
+            }
         }
+        let relisten_deadline = relisten_at.filter(|_| listener.is_none());
+        let relisten = async move {
+            match relisten_deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             notice = next_notice(&mut listener) => match notice {
                 Ok(Notice::SessionRevoked(session_id)) => {
@@ -49,13 +85,12 @@ async fn run(state: SharedState) {
                 }
                 Ok(Notice::KeysChanged) => reload_keys(&state).await,
                 Err(err) => {
-                    tracing::warn!(error = %err, "revocation listener lost; catching up by polling");
+                    tracing::warn!(error = %err, "revocation listener lost; reconnecting");
                     listener = None;
-                    poll_revocations(&state).await;
-                    // Reconnect on the next tick rather than spinning on a database that is down.
-                    tick.tick().await;
+                    relisten_at = Some(Instant::now());
                 }
             },
+            () = relisten => {}
             _ = tick.tick() => {
                 ticks = ticks.wrapping_add(1);
                 poll_revocations(&state).await;

@@ -169,15 +169,7 @@ async fn the_catch_up_poll_heals_a_missed_notification() {
 
     // Cut every listener connection, then revoke at once: the notification goes nowhere.
     let admin = tessera_store::SeaStore::connect(&db.url).await.unwrap();
-    // Only this test's database: other tests run in parallel with listeners of their own.
-    admin
-        .connection()
-        .execute_unprepared(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'tessera-listener' AND datname = current_database()",
-        )
-        .await
-        .unwrap();
+    cut_listeners(&admin).await;
     logout(&client, &a.base, &tokens.refresh).await;
     // The poll runs every second (TESSERA_SYNC_INTERVAL=1s); allow a few.
     let healed = time_until_refused(&client, &b.base, &tokens.access, Duration::from_secs(5)).await;
@@ -188,6 +180,48 @@ async fn the_catch_up_poll_heals_a_missed_notification() {
     let again = register(&client, &a.base, "bob@example.com").await;
     logout(&client, &a.base, &again.refresh).await;
     time_until_refused(&client, &b.base, &again.access, Duration::from_secs(1)).await;
+}
+
+/// Terminates every listener connection of this test's database.
+async fn cut_listeners(admin: &tessera_store::SeaStore) {
+    // Only this test's database: other tests run in parallel with listeners of their own.
+    admin
+        .connection()
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'tessera-listener' AND datname = current_database()",
+        )
+        .await
+        .unwrap();
+}
+
+/// A revocation made while the listeners are cut (at several moments after the cut) reaches the
+/// other instance within one poll interval: the listener reconnects at once and catches up as
+/// soon as it listens again, instead of waiting for the poll after next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_listener_cut_a_revocation_arrives_within_one_poll_interval() {
+    let Some(db) = postgres() else { return };
+    let a = start(&db.url).await;
+    let b = start(&db.url).await;
+    let client = reqwest::Client::new();
+    let admin = tessera_store::SeaStore::connect(&db.url).await.unwrap();
+    let poll_interval = Duration::from_secs(1); // TESSERA_SYNC_INTERVAL of `tessera()`
+    let mut worst = Duration::ZERO;
+    for (round, pause_ms) in [0u64, 20, 50, 100, 200, 400].into_iter().enumerate() {
+        let tokens = register(&client, &a.base, &format!("user{round}@example.com")).await;
+        assert_eq!(me_status(&client, &b.base, &tokens.access).await, StatusCode::OK);
+        cut_listeners(&admin).await;
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        logout(&client, &a.base, &tokens.refresh).await;
+        let took = time_until_refused(&client, &b.base, &tokens.access, Duration::from_secs(5)).await;
+        println!("listener cut, revoked {pause_ms} ms later: refused by the other instance after {took:?}");
+        worst = worst.max(took);
+    }
+    println!("listener-cut bound: worst {worst:?} (poll interval {poll_interval:?})");
+    assert!(
+        worst < poll_interval,
+        "a revocation during a listener cut took {worst:?}, more than one poll interval"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

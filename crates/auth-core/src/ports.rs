@@ -21,7 +21,14 @@ pub enum StoreError {
     /// The account was disabled (or deleted) while a session was being created for it.
     #[error("the account is disabled")]
     AccountDisabled,
-    /// A database or driver failure. The text is for logs only; the api answers a generic 500.
+    /// The storage cannot serve the request right now, and nothing was changed: it is unreachable
+    /// (connection refused, closed or reset; pool exhausted; server shutting down), out of disk
+    /// or memory, read-only, locked by another writer, or failing I/O. Retrying later may succeed.
+    /// The text is for logs only; the api answers 503 `storage_unavailable`.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database or driver failure. The text is for logs only; the api answers a
+    /// generic 500.
     #[error("storage backend failure: {0}")]
     Backend(String),
     /// A stored row that the domain cannot read (e.g. an unknown role string).
@@ -59,7 +66,7 @@ pub trait UserRepository: Send + Sync {
 
     /// One transaction: stores the new hash, revokes every unrevoked session of the user except
     /// `keep` (reason `password_changed`) and records a `password_changed` event for session `keep`.
-    /// Returns the revoked session ids.
+    /// Returns the revoked session ids; `None` when the user does not exist (nothing written).
     async fn change_password(
         &self,
         id: Uuid,
@@ -67,7 +74,7 @@ pub trait UserRepository: Send + Sync {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
 /// A user after an account-wide change, with the sessions it revoked.
@@ -121,20 +128,22 @@ pub trait SessionRepository: Send + Sync {
         decide: &(dyn for<'a> Fn(&'a LockedSession) -> RefreshDecision + Send + Sync),
     ) -> Result<RefreshOutcome, StoreError>;
 
-    /// Revokes one active session and records `event_kind` for its user in the same transaction.
-    /// `None` when the session does not exist or was already revoked (nothing written).
     /// The fast path of a refresh: one conditional write that stores `expected.state`, with
     /// `last_used_at = expected.now` and `ip`/`user_agent` from `meta` when given, only if the row
     /// meets every condition of [`ExpectedRotation::applies_to`]. Returns the session as stored
-    /// afterwards and its owner. `None` when a condition failed: nothing was written, and the
-    /// caller takes [`refresh_session`](Self::refresh_session). A store may decline more often
-    /// than `applies_to` says (it only costs the slower path), never less.
+    /// afterwards and its owner, once the write is committed (a write that fails to commit is an
+    /// `Err`). `None` when a condition failed: nothing was written, and the caller takes
+    /// [`refresh_session`](Self::refresh_session). A store may decline more often than
+    /// `applies_to` says (it only costs the slower path), never less.
     async fn rotate_if_current(
         &self,
         expected: &ExpectedRotation,
         meta: &RequestMeta,
     ) -> Result<Option<LockedSession>, StoreError>;
 
+    /// Revokes one active session and records `event_kind` for its user in the same transaction.
+    /// `None` when the session does not exist, was already revoked, or its user no longer exists
+    /// (nothing written).
     async fn revoke_session(
         &self,
         id: Uuid,
@@ -158,7 +167,8 @@ pub trait SessionRepository: Send + Sync {
     ) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// One transaction: revokes every unrevoked session of the user with `reason` and records one
-    /// `event_kind` event (with `meta` and `event_session`). Returns the revoked session ids.
+    /// `event_kind` event (with `meta` and `event_session`). Returns the revoked session ids;
+    /// `None` when the user does not exist (nothing written).
     async fn revoke_user_sessions(
         &self,
         user_id: Uuid,
@@ -167,7 +177,7 @@ pub trait SessionRepository: Send + Sync {
         meta: &RequestMeta,
         event_kind: EventKind,
         event_session: Option<Uuid>,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
 #[async_trait]

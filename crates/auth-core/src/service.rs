@@ -340,14 +340,13 @@ impl AuthService {
         csrf::verify(&self.csrf_key, session_id, token)
     }
 
-    /// Updates the display name and re-issues the access token for the same session.
+    /// Updates the display name and re-issues the access token for the same session. A caller
+    /// whose account no longer exists: `SessionRevoked`.
     pub async fn update_name(&self, claims: &AccessClaims, name: &str) -> Result<Reissued, AuthError> {
         let name = normalise_name(name)?;
-        let user = self
-            .store
-            .update_user_name(claims.sub, &name, self.now())
-            .await?
-            .ok_or(AuthError::NotFound)?;
+        let Some(user) = self.store.update_user_name(claims.sub, &name, self.now()).await? else {
+            return Err(self.caller_gone(claims, self.now()).await);
+        };
         let (access_token, new_claims) = self.sign_access(&user, claims.sid)?;
         Ok(Reissued {
             user,

@@ -136,7 +136,8 @@ impl SeaStore {
                             .synchronous(SqliteSynchronous::Normal)
                             .busy_timeout(SQLITE_BUSY_TIMEOUT)
                             .foreign_keys(true)
-                    });
+                    })
+                    .map_sqlx_sqlite_before_acquire(outside_any_transaction);
             }
             Backend::Postgres => {
                 options.max_connections(POSTGRES_MAX_CONNECTIONS).min_connections(0);
@@ -215,6 +216,38 @@ impl SeaStore {
             Backend::Postgres => None,
         }
     }
+}
+
+/// Hands out a pooled SQLite connection only if sqlx believes no transaction is open on it.
+///
+/// When a COMMIT fails with SQLITE_FULL or SQLITE_IOERR (a full disk, a failing file), SQLite
+/// rolls the whole transaction back by itself. sqlx does not notice: its count of open
+/// transactions stays at one, and the ROLLBACK it sends when the transaction is dropped fails
+/// ("no transaction is active") and leaves the count as it is. Back in the pool, that
+/// connection turned the next `BEGIN IMMEDIATE` into a `SAVEPOINT`: a deferred transaction
+/// whose "commit" released the savepoint inside a transaction that never ended. The write was
+/// answered with success while nothing was stored, and the lock it kept made every later
+/// write fail with "database is locked" even after the disk had room again. Such a connection
+/// is closed instead (the pool opens a fresh one). By the time a connection is idle, its
+/// release has been acknowledged by its worker, so the count read here is current.
+fn outside_any_transaction<'c>(
+    conn: &'c mut sea_orm::sqlx::sqlite::SqliteConnection,
+    _meta: sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sea_orm::sqlx::Error>> + Send + 'c>> {
+    let depth = transaction_depth::<sea_orm::sqlx::Sqlite>(conn);
+    if depth != 0 {
+        tracing::warn!(
+            depth,
+            "closing a SQLite connection left inside a transaction that SQLite had already ended"
+        );
+    }
+    Box::pin(std::future::ready(Ok(depth == 0)))
+}
+
+/// How many transactions sqlx thinks are open on `conn`.
+fn transaction_depth<DB: sea_orm::sqlx::Database>(conn: &DB::Connection) -> usize {
+    use sqlx_core::transaction::TransactionManager;
+    DB::TransactionManager::get_transaction_depth(conn)
 }
 
 /// The row of a primary-key or unique lookup. Not `.one()`: sea-orm renders its `LIMIT 1` as a

@@ -5,7 +5,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement, Value,
+    QueryResult, QuerySelect, Statement, Value,
 };
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
 use tessera_auth_core::ports::{LockedSession, RefreshOutcome, SessionRepository, StoreError};
@@ -232,6 +232,18 @@ fn rotation_statement(
     Ok(Statement::from_sql_and_values(db_backend, sql, values))
 }
 
+/// The only row of a statement that returns at most one (a primary-key update).
+fn single_row(rows: Vec<QueryResult>) -> Result<Option<QueryResult>, StoreError> {
+    let mut rows = rows.into_iter();
+    let row = rows.next();
+    if rows.next().is_some() {
+        return Err(StoreError::Backend(
+            "rotate session: more than one row returned for one id".to_owned(),
+        ));
+    }
+    Ok(row)
+}
+
 // --- repository ---
 
 impl SeaStore {
@@ -248,12 +260,14 @@ impl SeaStore {
     }
 }
 
-async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<User, StoreError> {
+/// The session's owner; `None` when the user row is gone but the session row is not (deleted
+/// behind Tessera's back with foreign keys off, as the `sqlite3` shell has them by default).
+async fn load_owner<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<Option<User>, StoreError> {
     unique_row(users::Entity::find_by_id(user_id), conn)
         .await
         .map_err(db_error("load session owner"))?
-        .ok_or_else(|| corrupt("sessions", "user_id", "owner does not exist"))
-        .and_then(User::try_from)
+        .map(User::try_from)
+        .transpose()
 }
 
 async fn update_session<C: ConnectionTrait>(
@@ -327,7 +341,11 @@ impl SessionRepository for SeaStore {
             return Ok(RefreshOutcome::NoSession);
         };
         let session = SessionRecord::try_from(model)?;
-        let user = load_owner(&txn, session.user_id).await?;
+        let Some(user) = load_owner(&txn, session.user_id).await? else {
+            // A session without a user is no session: nothing to refresh, nothing written.
+            txn.rollback().await.map_err(db_error("end refresh"))?;
+            return Ok(RefreshOutcome::NoSession);
+        };
         let mut locked = LockedSession { session, user };
 
         let decision = decide(&locked);
@@ -339,6 +357,7 @@ impl SessionRepository for SeaStore {
             RefreshDecision::Replay => {
                 revoke_locked(&txn, &mut locked.session, RevocationReason::RefreshReused, now).await?;
                 let event = SecurityEvent::new(locked.user.id, EventKind::RefreshReuseDetected, now, meta, Some(id));
+                // The owner row is the one just loaded in this transaction.
                 insert_event(&txn, event).await?;
             }
             RefreshDecision::Reissue { .. } | RefreshDecision::Reject(_) => {}
@@ -353,6 +372,15 @@ impl SessionRepository for SeaStore {
     /// applies (READ COMMITTED re-evaluates the `WHERE` on the newest row version).
     /// SQLite: the conditional `UPDATE … RETURNING` under the write lock, then the owner (a WAL
     /// read). The owner's `disabled` is part of the update's condition either way.
+    ///
+    /// The statement commits by itself (autocommit), so its commit can fail after its row has
+    /// been returned: on a full disk, a read-only or an I/O-failing file the rotation is rolled
+    /// back when SQLite ends the statement. Every result row is therefore read, so that the
+    /// statement runs to its end and the commit's outcome comes back as the statement's; reading
+    /// only the first row (sqlx's `fetch_one`) leaves the statement to be reset later, and the
+    /// reset's error, the failed commit, is dropped: the refresh then answered 200 with tokens
+    /// that were never stored. (PostgreSQL's driver reads up to `ReadyForQuery`, after the
+    /// implicit commit, either way; it gets the same single code path.)
     async fn rotate_if_current(
         &self,
         expected: &ExpectedRotation,
@@ -361,12 +389,12 @@ impl SessionRepository for SeaStore {
         let statement = rotation_statement(self.backend, expected, meta)?;
         match self.backend {
             Backend::Postgres => {
-                let Some(row) = self
+                let rows = self
                     .db
-                    .query_one_raw(statement)
+                    .query_all_raw(statement)
                     .await
-                    .map_err(db_error("rotate session"))?
-                else {
+                    .map_err(db_error("rotate session"))?;
+                let Some(row) = single_row(rows)? else {
                     return Ok(None);
                 };
                 let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
@@ -379,20 +407,25 @@ impl SessionRepository for SeaStore {
                 }))
             }
             Backend::Sqlite => {
-                let row = {
+                let rows = {
                     let _writer = self.write_permit().await;
                     self.db
-                        .query_one_raw(statement)
+                        .query_all_raw(statement)
                         .await
                         .map_err(db_error("rotate session"))?
                 };
-                let Some(row) = row else {
+                let Some(row) = single_row(rows)? else {
                     return Ok(None);
                 };
                 let session = sessions::Model::from_query_result(&row, SESSION_PREFIX)
                     .map_err(db_error("read rotated session"))?;
                 let session = SessionRecord::try_from(session)?;
-                let user = load_owner(&self.db, session.user_id).await?;
+                // The update saw the owner; one deleted since (foreign keys off) ends the session:
+                // the locked path finds no owner and answers as for no session. (The rotation
+                // stays written, unlike the port's usual `None`: no refresh of it can succeed.)
+                let Some(user) = load_owner(&self.db, session.user_id).await? else {
+                    return Ok(None);
+                };
                 Ok(Some(LockedSession { session, user }))
             }
         }
@@ -427,6 +460,11 @@ impl SessionRepository for SeaStore {
             .map_err(db_error("reload revoked session"))?
             .ok_or_else(|| StoreError::Backend("revoke session: row vanished".to_owned()))
             .and_then(SessionRecord::try_from)?;
+        if !self.user_exists(&txn, session.user_id).await? {
+            // The session outlived its user (deleted with foreign keys off): it is over already.
+            txn.rollback().await.map_err(db_error("end revoke"))?;
+            return Ok(None);
+        }
         let event = SecurityEvent::new(session.user_id, event_kind, at, meta, Some(id));
         insert_event(&txn, event).await?;
         txn.commit().await.map_err(db_error("commit revoke"))?;
@@ -463,9 +501,17 @@ impl SessionRepository for SeaStore {
         idle_ttl: Duration,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let idle_since = now.saturating_sub(idle_ttl);
+        // Sessions whose user row is gone (deleted with foreign keys off) are not active: a
+        // refresh of one finds no session.
+        let owner = sea_orm::sea_query::Query::select()
+            .expr(Expr::val(1))
+            .from(users::Entity)
+            .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))
+            .to_owned();
         let query = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user_id))
-            .filter(sessions::Column::RevokedAt.is_null());
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(Expr::exists(owner));
         // Coarse bounds in SQL that keep every active session (SQLite: exact to the second, as
         // text; PostgreSQL: microseconds), refined exactly below.
         let query = match self.backend {
@@ -501,14 +547,17 @@ impl SessionRepository for SeaStore {
         meta: &RequestMeta,
         event_kind: EventKind,
         event_session: Option<Uuid>,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let (_writer, txn) = self.begin_write().await?;
+        if !self.user_exists(&txn, user_id).await? {
+            txn.rollback().await.map_err(db_error("end revoke user sessions"))?;
+            return Ok(None);
+        }
         let revoked = revoke_sessions_of_user(&txn, self.backend, user_id, None, reason, at).await?;
-        // The event's foreign key fails for an unknown user, rolling everything back.
         let event = SecurityEvent::new(user_id, event_kind, at, meta, event_session);
         insert_event(&txn, event).await?;
         txn.commit().await.map_err(db_error("commit revoke user sessions"))?;
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 }
 

@@ -79,6 +79,23 @@ impl SeaStore {
         };
         unique_row(select, txn).await.map_err(db_error("lock user"))
     }
+
+    /// Whether user `id` exists, inside `txn`; it cannot be deleted before `txn` ends (PostgreSQL:
+    /// `FOR KEY SHARE`, the lock a foreign key check takes; SQLite: the write lock). For changes
+    /// that record an event for the user, whose row may have been deleted behind Tessera's back.
+    pub(crate) async fn user_exists(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<bool, StoreError> {
+        let select = users::Entity::find_by_id(id).select_only().column(users::Column::Id);
+        let select = match self.backend {
+            Backend::Postgres => select.lock(LockType::KeyShare),
+            Backend::Sqlite => select,
+        };
+        let found = select
+            .into_tuple::<Uuid>()
+            .all(txn)
+            .await
+            .map_err(db_error("find user"))?;
+        Ok(!found.is_empty())
+    }
 }
 
 /// Writes `changes` (plus `updated_at`) to the locked user `id` inside `txn`.
@@ -235,8 +252,7 @@ impl UserRepository for SeaStore {
         }))
     }
 
-    /// An unknown user is an error (nothing is written): the caller has just verified the
-    /// user's current password, so it cannot happen short of a deleted account.
+    /// An unknown user (an account deleted since its password was checked) writes nothing.
     async fn change_password(
         &self,
         id: Uuid,
@@ -244,13 +260,11 @@ impl UserRepository for SeaStore {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let (_writer, txn) = self.begin_write().await?;
         if self.lock_user(&txn, id).await?.is_none() {
             txn.rollback().await.map_err(db_error("end change password"))?;
-            return Err(StoreError::Backend(
-                "change password: the user does not exist".to_owned(),
-            ));
+            return Ok(None);
         }
         let changes = users::ActiveModel {
             password_hash: Set(password_hash.to_owned()),
@@ -273,6 +287,6 @@ impl UserRepository for SeaStore {
         )
         .await?;
         txn.commit().await.map_err(db_error("commit change password"))?;
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 }

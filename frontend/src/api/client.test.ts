@@ -375,14 +375,50 @@ describe('end of session', () => {
     expect(events).toEqual([{ type: 'session-ended', reason: 'session_revoked' }]);
   });
 
-  it('a failing server (5xx) does not log the user out', async () => {
+  it('a failing server (5xx) does not log the user out: the request gets its answer', async () => {
     const server = new FakeServer();
-    server.refreshResponse = () => problem(503, 'internal_error');
+    server.refreshResponse = () => problem(502, 'internal_error');
     const { client, events, getCsrf } = makeClient(server);
     const { response } = await client.api.GET('/api/me');
-    expect(response.status).toBe(401);
+    expect(response.status).toBe(502);
     expect(events).toEqual([]);
     expect(getCsrf()).toBe('csrf-token-1');
+  });
+
+  it('a refresh refused with 503 storage_unavailable means "try again later", never logout', async () => {
+    const server = new FakeServer();
+    const unavailable = () => {
+      const response = problem(503, 'storage_unavailable');
+      response.headers.set('retry-after', '2');
+      return response;
+    };
+    server.refreshResponse = unavailable;
+    const { client, events, getCsrf } = makeClient(server);
+
+    // Two requests in one burst: one refresh, and each caller gets the 503 (not the 401 that
+    // would read as "signed out"), with its Retry-After.
+    const [a, b] = await Promise.all([client.api.GET('/api/me'), client.api.GET('/api/me')]);
+    for (const { response, error } of [a, b]) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('2');
+      expect((error as { code: string }).code).toBe('storage_unavailable');
+    }
+    expect(server.count('/api/auth/refresh')).toBe(1);
+    expect(await client.refresh()).toEqual({
+      ok: false,
+      ended: false,
+      code: 'storage_unavailable',
+      retryAfter: 2,
+    });
+    expect(events).toEqual([]);
+    expect(getCsrf()).toBe('csrf-token-1');
+
+    // The storage is back: the same session refreshes and the request goes through.
+    server.refreshResponse = () => json({ session });
+    const { response, data } = await client.api.GET('/api/me');
+    expect(response.status).toBe(200);
+    expect(data).toEqual(me);
+    expect(events).toEqual([{ type: 'refreshed' }]);
   });
 
   it('a network failure during refresh does not log the user out', async () => {
@@ -393,6 +429,8 @@ describe('end of session', () => {
         : server.fetch(request);
     const { client, events } = makeClient(server, { fetch });
     expect(await client.refresh()).toEqual({ ok: false, ended: false, code: 'network_error' });
+    // A request that needed the refresh fails as a network failure, not as "signed out".
+    await expect(client.api.GET('/api/me')).rejects.toThrow(TypeError);
     expect(events).toEqual([]);
   });
 });

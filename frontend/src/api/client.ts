@@ -3,6 +3,9 @@
 //   - sends cookies (`credentials: 'include'`) and, on unsafe methods, `X-CSRF-Token` copied from
 //     the readable `__Host-csrf` cookie (the double-submit check in DESIGN.md);
 //   - on a 401 that means "access token expired" refreshes ONCE and retries the request ONCE;
+//     when that refresh fails without ending the session (503 `storage_unavailable`, 429, a
+//     proxy's 5xx, no network), the request answers with the refresh's failure ("try again
+//     later"), never with the 401 that would read as "signed out";
 //   - shares one refresh between every request that needs it (single flight), and between tabs
 //     through the Web Locks API, so a burst of 401s costs one rotation, not one per request or tab;
 //   - tells the app (and the other tabs, over BroadcastChannel) when the session is over.
@@ -70,7 +73,28 @@ export interface ClientOptions {
 
 export type RefreshOutcome =
   | { ok: true; by: 'this-tab' | 'other-tab' }
-  | { ok: false; ended: boolean; code: ProblemCode | 'network_error' | 'unknown' };
+  | {
+      ok: false;
+      /** The session is over (a 401): the user must sign in again. Otherwise try again later. */
+      ended: boolean;
+      code: ProblemCode | 'network_error' | 'unknown';
+      /** Seconds the server asked to wait (`Retry-After`), when it said. */
+      retryAfter?: number;
+    };
+
+/** A refresh that failed without ending the session, as the server answered it. */
+interface RefreshFailure {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: string;
+}
+
+/** One refresh attempt: the outcome, and the answer to hand on when it failed. */
+interface Attempt {
+  outcome: RefreshOutcome;
+  failure?: RefreshFailure;
+}
 
 export interface TesseraClient {
   /** Typed calls for every API operation, with CSRF and refresh-and-retry built in. */
@@ -180,7 +204,7 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
   let generation = 0;
   // Refreshes done by other tabs, as announced on the channel.
   let remoteRefreshes = 0;
-  let inflight: Promise<RefreshOutcome> | null = null;
+  let inflight: Promise<Attempt> | null = null;
   let ended = false;
 
   channel?.addEventListener('message', (event) => {
@@ -224,7 +248,7 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
   // The refresh call itself goes through a client that never refreshes (no recursion).
   const plain = createClient<Paths>({ baseUrl, credentials: 'include', fetch: send });
 
-  const refreshHere = async (): Promise<RefreshOutcome> => {
+  const refreshHere = async (): Promise<Attempt> => {
     let response: Response;
     let error: Problem | undefined;
     try {
@@ -232,30 +256,41 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
       response = result.response;
       error = result.error as Problem | undefined;
     } catch {
-      return { ok: false, ended: false, code: 'network_error' };
+      return { outcome: { ok: false, ended: false, code: 'network_error' } };
     }
     if (response.ok) {
       generation += 1;
       ended = false;
       post({ type: 'refreshed', at: Date.now() });
       emit({ type: 'refreshed' });
-      return { ok: true, by: 'this-tab' };
+      return { outcome: { ok: true, by: 'this-tab' } };
     }
     if (response.status === 401) {
       endSession(endReasonOf(error?.code));
-      return { ok: false, ended: true, code: error?.code ?? 'unauthenticated' };
+      return { outcome: { ok: false, ended: true, code: error?.code ?? 'unauthenticated' } };
     }
-    // 429, 5xx, a proxy error: the session may well be fine; do not log the user out for it.
-    return { ok: false, ended: false, code: error?.code ?? 'unknown' };
+    // 503 storage_unavailable (the server changed nothing; the cookies still hold a current
+    // token), 429, a proxy error: the session may well be fine; do not log the user out for it.
+    const retry = Number(response.headers.get('retry-after'));
+    const retryAfter = Number.isFinite(retry) && retry > 0 ? retry : undefined;
+    return {
+      outcome: { ok: false, ended: false, code: error?.code ?? 'unknown', ...(retryAfter ? { retryAfter } : {}) },
+      failure: {
+        status: response.status,
+        statusText: response.statusText,
+        headers: new Headers(response.headers),
+        body: error === undefined ? '' : typeof error === 'string' ? error : JSON.stringify(error),
+      },
+    };
   };
 
-  const refreshCoordinated = async (): Promise<RefreshOutcome> => {
+  const refreshCoordinated = async (): Promise<Attempt> => {
     if (!locks) return refreshHere();
     const seen = remoteRefreshes;
-    const underLock = async (): Promise<RefreshOutcome> => {
+    const underLock = async (): Promise<Attempt> => {
       // Another tab refreshed while this one waited for the lock: the cookie jar (shared by
       // every tab) already holds the new tokens.
-      if (remoteRefreshes !== seen) return { ok: true, by: 'other-tab' };
+      if (remoteRefreshes !== seen) return { outcome: { ok: true, by: 'other-tab' } };
       return refreshHere();
     };
     // Web Locks are released when the holder's tab closes or crashes, so a dead tab cannot hold
@@ -278,7 +313,7 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
     }
   };
 
-  const refresh = (): Promise<RefreshOutcome> => {
+  const attemptRefresh = (): Promise<Attempt> => {
     if (!inflight) {
       inflight = refreshCoordinated().finally(() => {
         inflight = null;
@@ -286,6 +321,8 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
     }
     return inflight;
   };
+
+  const refresh = (): Promise<RefreshOutcome> => attemptRefresh().then((attempt) => attempt.outcome);
 
   /**
    * Whether a 401 means "the access token is expired or gone, but the session may live on".
@@ -311,8 +348,18 @@ export function createTesseraClient(options: ClientOptions = {}): TesseraClient 
     }
     if (!shouldRefresh(problem?.code)) return first;
     if (generation === sentAt) {
-      const outcome = await refresh();
-      if (!outcome.ok) return first;
+      const { outcome, failure } = await attemptRefresh();
+      if (!outcome.ok) {
+        if (outcome.ended) return first;
+        // Not signed out, only not now: hand on the refresh's own answer (each caller gets
+        // its own copy), or fail like fetch does when the network did.
+        if (!failure) throw new TypeError('the session could not be refreshed: network error');
+        return new Response(failure.body || null, {
+          status: failure.status,
+          statusText: failure.statusText,
+          headers: failure.headers,
+        });
+      }
     }
     const second = await send(retry);
     if (second.status === 401) {

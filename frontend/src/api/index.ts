@@ -79,6 +79,10 @@ export function describeError(err: unknown): string {
       return err.problem?.detail ?? 'Some of the values are not valid.';
     case 'internal_error':
       return 'The server had a problem. Please try again.';
+    case 'storage_unavailable':
+      return err.retryAfter
+        ? `The service cannot save changes right now; nothing was changed. Try again in ${err.retryAfter} second${err.retryAfter === 1 ? '' : 's'}.`
+        : 'The service cannot save changes right now; nothing was changed. Please try again shortly.';
     default:
       return err.message;
   }

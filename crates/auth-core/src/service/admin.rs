@@ -74,7 +74,8 @@ impl AuthService {
                     EventKind::AllSessionsRevoked,
                     None,
                 )
-                .await?;
+                .await?
+                .ok_or(AuthError::NotFound)?;
             for session_id in revoked {
                 self.revoke_locally(session_id, now).await;
             }
@@ -101,7 +102,6 @@ impl AuthService {
         meta: &RequestMeta,
     ) -> Result<(), AuthError> {
         require_admin(caller)?;
-        self.store.find_user(user_id).await?.ok_or(AuthError::NotFound)?;
         let now = self.now();
         let revoked = self
             .store
@@ -113,7 +113,8 @@ impl AuthService {
                 EventKind::AllSessionsRevoked,
                 None,
             )
-            .await?;
+            .await?
+            .ok_or(AuthError::NotFound)?;
         for session_id in revoked {
             self.revoke_locally(session_id, now).await;
         }

@@ -50,13 +50,18 @@ pub struct ActiveSession {
 }
 
 impl AuthService {
-    /// The caller's live sessions, most recently used first.
+    /// The caller's live sessions, most recently used first. `SessionRevoked` when the caller's
+    /// own session is not among them: it has ended (its account deleted, or past its absolute
+    /// lifetime while the access token lives on).
     pub async fn list_sessions(&self, caller: &AccessClaims) -> Result<Vec<ActiveSession>, AuthError> {
         let now = self.now();
         let sessions = self
             .store
             .list_active_sessions(caller.sub, now, self.policy.idle_ttl)
             .await?;
+        if !sessions.iter().any(|session| session.id == caller.sid) {
+            return Err(self.caller_gone(caller, now).await);
+        }
         Ok(sessions
             .into_iter()
             .map(|record| ActiveSession {
@@ -68,40 +73,47 @@ impl AuthService {
     }
 
     /// Revokes one of the caller's own live sessions. Another user's session, an unknown id and
-    /// an already-ended session are all `NotFound`, so ids of other users cannot be probed.
+    /// an already-ended session are all `NotFound`, so ids of other users cannot be probed. A
+    /// caller whose account no longer exists: `SessionRevoked`.
     pub async fn revoke_own_session(
         &self,
         caller: &AccessClaims,
         session_id: Uuid,
         meta: &RequestMeta,
     ) -> Result<(), AuthError> {
+        let now = self.now();
         let owned = self
             .store
             .find_session(session_id)
             .await?
             .filter(|s| s.user_id == caller.sub);
-        if owned.is_none() {
-            return Err(AuthError::NotFound);
-        }
-        let now = self.now();
-        let revoked = self
-            .store
-            .revoke_session(
-                session_id,
-                RevocationReason::RevokedByUser,
-                now,
-                meta,
-                EventKind::SessionRevoked,
-            )
-            .await?;
+        let revoked = match owned {
+            Some(_) => {
+                self.store
+                    .revoke_session(
+                        session_id,
+                        RevocationReason::RevokedByUser,
+                        now,
+                        meta,
+                        EventKind::SessionRevoked,
+                    )
+                    .await?
+            }
+            None => None,
+        };
         if revoked.is_none() {
+            // Only on this failure path: tell a deleted account from a wrong id.
+            if self.store.find_user(caller.sub).await?.is_none() {
+                return Err(self.caller_gone(caller, now).await);
+            }
             return Err(AuthError::NotFound);
         }
         self.revoke_locally(session_id, now).await;
         Ok(())
     }
 
-    /// Ends every session of the caller, the current one included.
+    /// Ends every session of the caller, the current one included. A caller whose account no
+    /// longer exists has no session left to end: `SessionRevoked`.
     pub async fn logout_all(&self, caller: &AccessClaims, meta: &RequestMeta) -> Result<(), AuthError> {
         let now = self.now();
         let revoked = self
@@ -115,10 +127,21 @@ impl AuthService {
                 Some(caller.sid),
             )
             .await?;
+        let Some(revoked) = revoked else {
+            return Err(self.caller_gone(caller, now).await);
+        };
         for session_id in revoked.into_iter().chain([caller.sid]) {
             self.revoke_locally(session_id, now).await;
         }
         Ok(())
+    }
+
+    /// The caller's session is over although its access token is still valid, typically because
+    /// the account no longer exists (deleted behind Tessera's back). Refuses the session's access
+    /// tokens from now on and returns the error to answer.
+    pub(super) async fn caller_gone(&self, caller: &AccessClaims, now: OffsetDateTime) -> AuthError {
+        self.revoke_locally(caller.sid, now).await;
+        AuthError::SessionRevoked
     }
 
     /// Checks the current password, applies the policy to the new one, stores it and ends every
@@ -130,11 +153,9 @@ impl AuthService {
         new_password: &str,
         meta: &RequestMeta,
     ) -> Result<(), AuthError> {
-        let user = self
-            .store
-            .find_user(caller.sub)
-            .await?
-            .ok_or(AuthError::SessionRevoked)?;
+        let Some(user) = self.store.find_user(caller.sub).await? else {
+            return Err(self.caller_gone(caller, self.now()).await);
+        };
         if user.disabled {
             return Err(AuthError::SessionRevoked);
         }
@@ -156,10 +177,13 @@ impl AuthService {
             .await
             .map_err(super::password_fault)?;
         let now = self.now();
-        let revoked = self
+        let Some(revoked) = self
             .store
             .change_password(user.id, &hash, caller.sid, now, meta)
-            .await?;
+            .await?
+        else {
+            return Err(self.caller_gone(caller, now).await);
+        };
         for session_id in revoked {
             self.revoke_locally(session_id, now).await;
         }

@@ -183,16 +183,17 @@ impl UserRepository for MemoryStore {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut state = self.lock();
-        if let Some(user) = state.users.get_mut(&id) {
-            user.password_hash = password_hash.to_owned();
-        }
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        user.password_hash = password_hash.to_owned();
         let revoked = revoke_all(&mut state, id, RevocationReason::PasswordChanged, at, Some(keep));
         state
             .events
             .push(SecurityEvent::new(id, EventKind::PasswordChanged, at, meta, Some(keep)));
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 }
 
@@ -352,13 +353,16 @@ impl SessionRepository for MemoryStore {
         meta: &RequestMeta,
         event_kind: EventKind,
         event_session: Option<Uuid>,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut state = self.lock();
+        if !state.users.contains_key(&user_id) {
+            return Ok(None);
+        }
         let revoked = revoke_all(&mut state, user_id, reason, at, None);
         state
             .events
             .push(SecurityEvent::new(user_id, event_kind, at, meta, event_session));
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 }
 
@@ -1161,7 +1165,7 @@ async fn update_name_reissues_the_access_token() {
     };
     assert!(matches!(
         h.service.update_name(&ghost, "Nobody").await,
-        Err(AuthError::NotFound)
+        Err(AuthError::SessionRevoked)
     ));
 }
 
@@ -1189,4 +1193,5 @@ async fn errors_never_carry_secrets() {
 }
 
 mod account;
+mod missing_user;
 mod throttling;

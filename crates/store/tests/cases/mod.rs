@@ -1,4 +1,5 @@
 mod accounts;
+mod commit_failures;
 mod connect;
 mod disabled;
 mod events;
