@@ -370,7 +370,11 @@ async fn assert_favicon(server: &TestServer) {
     assert_eq!(icon.body.get(..4), Some(&[0u8, 0, 1, 0][..]), "an ICO file");
     let etag = icon.header("etag").expect("ETag").to_owned();
     let again = server
-        .send(server.request(Method::GET, "/favicon.ico").header("if-none-match", &etag))
+        .send(
+            server
+                .request(Method::GET, "/favicon.ico")
+                .header("if-none-match", &etag),
+        )
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 }
@@ -389,7 +393,14 @@ async fn favicon_is_served(db: &TestDatabase) {
 /// the API, its docs and the JWKS work as before.
 async fn spa_can_be_turned_off(db: &TestDatabase) {
     let server = TestServer::start(db, &[("TESSERA_SERVE_SPA", "false")]).await;
-    for path in ["/", "/index.html", "/login", "/sessions", "/assets/index.js", "/favicon.svg"] {
+    for path in [
+        "/",
+        "/index.html",
+        "/login",
+        "/sessions",
+        "/assets/index.js",
+        "/favicon.svg",
+    ] {
         assert_problem(&server.get(path).await, 404, "not_found");
         let head = send_raw(server.request(Method::HEAD, path)).await;
         assert_eq!(head.status, StatusCode::NOT_FOUND, "HEAD {path}");

@@ -431,7 +431,12 @@ async fn jwks_is_cacheable_and_revalidates(db: &TestDatabase) {
     let again = server.get("/.well-known/jwks.json").await;
     assert_eq!(again.header("etag"), Some(etag.as_str()));
 
-    for matching in [etag.clone(), format!("W/{etag}"), format!("\"nope\", {etag}"), "*".to_owned()] {
+    for matching in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"nope\", {etag}"),
+        "*".to_owned(),
+    ] {
         let reply = server
             .send(
                 server
@@ -465,7 +470,11 @@ async fn jwks_is_cacheable_and_revalidates(db: &TestDatabase) {
         .await;
     assert_eq!(rotated.status, StatusCode::OK);
     assert_ne!(rotated.header("etag"), Some(etag.as_str()));
-    assert_eq!(rotated.json()["keys"].as_array().map(Vec::len), Some(2), "old and new key");
+    assert_eq!(
+        rotated.json()["keys"].as_array().map(Vec::len),
+        Some(2),
+        "old and new key"
+    );
     // (The five-minute cap for long access TTLs: `max_age_is_the_access_ttl_capped_at_five_minutes`.)
 }
 

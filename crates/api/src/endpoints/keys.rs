@@ -156,6 +156,9 @@ mod tests {
         assert!(none_match(&request(&["*"]), &etag));
         assert!(!none_match(&request(&["\"other\""]), &etag));
         assert!(!none_match(&request(&[]), &etag));
-        assert!(!none_match(&request(&[etag.trim_matches('"')]), &etag), "unquoted is not a match");
+        assert!(
+            !none_match(&request(&[etag.trim_matches('"')]), &etag),
+            "unquoted is not a match"
+        );
     }
 }
