@@ -65,7 +65,6 @@ pub fn stderr(output: &Output) -> String {
 pub struct Server {
     child: Child,
     pub base: String,
-    pub addr: String,
     pub log: PathBuf,
 }
 
@@ -79,6 +78,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `tessera serve` on `addr` (`IP:PORT`) and waits until /api/ready answers 200.
     pub async fn start(data: &Path, addr: &str, vars: &[(&str, &str)]) -> Server {
+        std::fs::create_dir_all(data).expect("data dir");
         let log = data.join(format!("serve-{}.log", addr.replace([':', '.'], "-")));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = tessera(data, vars)
@@ -91,7 +91,6 @@ impl Server {
         let mut server = Server {
             child,
             base: format!("http://{addr}"),
-            addr: addr.to_owned(),
             log,
         };
         let client = reqwest::Client::new();
