@@ -9,4 +9,5 @@ mod support;
 
 mod backup;
 mod cli;
+mod logs;
 mod proxy;

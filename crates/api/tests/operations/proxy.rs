@@ -34,7 +34,10 @@ struct Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGTERM: the master stops its workers and exits (a SIGKILL would orphan the workers).
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -247,7 +250,10 @@ async fn tessera_behind_nginx_beside_the_apps_backend() {
         assert!(browser.cookie(name).is_some(), "{name} did not come through the proxy");
     }
     for raw in registered.set_cookies() {
-        assert!(!raw.to_ascii_lowercase().contains("domain="), "a cookie with a Domain: {raw}");
+        assert!(
+            !raw.to_ascii_lowercase().contains("domain="),
+            "a cookie with a Domain: {raw}"
+        );
     }
     assert_eq!(browser.get("/api/me").await.status, StatusCode::OK);
     assert_eq!(
@@ -284,7 +290,10 @@ async fn tessera_behind_nginx_beside_the_apps_backend() {
     );
     let jwks = browser.get("/.well-known/jwks.json").await;
     assert_eq!(jwks.status, StatusCode::OK);
-    assert!(jwks.header("cache-control").is_some_and(|v| v.starts_with("public, max-age=")));
+    assert!(
+        jwks.header("cache-control")
+            .is_some_and(|v| v.starts_with("public, max-age="))
+    );
     assert_eq!(jwks.json()["keys"].as_array().map(Vec::len), Some(1));
     // With TESSERA_SERVE_SPA=false the app owns `/`.
     assert_eq!(browser.get("/").await.json()["backend"], "app");
@@ -325,7 +334,10 @@ async fn tessera_behind_nginx_beside_the_apps_backend() {
     // --- Log out through the proxy ---
     let logout = browser.post("/api/auth/logout", None).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text());
-    assert!(browser.cookie("__Host-access").is_none(), "cookies cleared through the proxy");
+    assert!(
+        browser.cookie("__Host-access").is_none(),
+        "cookies cleared through the proxy"
+    );
     assert_eq!(browser.get("/api/me").await.status, StatusCode::UNAUTHORIZED);
 
     assert!(!nginx.error_log().contains("[emerg]"), "{}", nginx.error_log());
