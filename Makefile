@@ -10,7 +10,10 @@ export CHROMIUM_PATH
 # fresh database there). Override to point elsewhere.
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build spa openapi check-spec rust-test lint fmt clean
+.PHONY: run test build release install spa openapi check-spec rust-test lint fmt clean
+PREFIX ?= /usr/local
+# The reverse-proxy test (crates/api/tests/operations/proxy.rs) runs Debian's nginx.
+NGINX := /usr/sbin/nginx
 
 ## Build the SPA (when present), migrate the embedded SQLite database and serve on 127.0.0.1:8080.
 run: spa
@@ -19,11 +22,21 @@ run: spa
 build: spa
 	$(CARGO) build -p tessera-api --bin tessera
 
+## Optimised build with the SPA embedded: target/release/tessera (several minutes on 2 cores).
+release: spa
+	$(CARGO) build --release -p tessera-api --bin tessera
+
+## Installs the release binary as $(PREFIX)/bin/tessera (DESTDIR for staging); see deploy/.
+install: release
+	install -D -m 0755 target/release/tessera $(DESTDIR)$(PREFIX)/bin/tessera
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/tessera; a systemd unit: deploy/tessera.service"
+
 ## Every test: Rust unit + integration (SQLite and PostgreSQL), spec-in-sync, frontend, browser e2e.
 test: rust-test schemathesis frontend-test e2e python-client-test
 
 # After `spa`: the black-box tests check the SPA the binary serves.
 rust-test: spa
+	@test -x "$(NGINX)" || { echo "the reverse-proxy test needs nginx at $(NGINX): apt-get install -y nginx" >&2; exit 1; }
 	$(CARGO) test --workspace --all-targets --all-features
 
 ## Frontend build: npm ci (when package-lock.json changed), API types generated from

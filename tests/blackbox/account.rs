@@ -313,6 +313,7 @@ async fn security_events(db: &TestDatabase) {
     let events = reply.json()["items"].as_array().expect("items").clone();
     let seen = kinds(&events);
     for kind in [
+        "account_created",
         "login_succeeded",
         "login_failed",
         "refresh_reuse_detected",
@@ -377,7 +378,11 @@ async fn security_events(db: &TestDatabase) {
     // Bob sees only his own.
     let reply = bob.get("/api/me/events").await;
     let bob_events = reply.json()["items"].as_array().expect("items").clone();
-    assert_eq!(kinds(&bob_events), ["login_succeeded"], "{bob_events:?}");
+    assert_eq!(
+        kinds(&bob_events),
+        ["account_created"],
+        "registration is not a login: {bob_events:?}"
+    );
     let alice_ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().expect("id")).collect();
     assert!(
         bob_events

@@ -109,6 +109,15 @@ async fn csrf_and_origin_checks(db: &TestDatabase) {
             reply.text()
         );
         assert_problem(&reply, 403, "csrf_failed");
+        // A foreign Origin is told where the app lives (the SPA sends its user there);
+        // fetch metadata refusals carry no such hint.
+        let public_origin = reply.json()["public_origin"].clone();
+        if header == "origin" {
+            assert_eq!(public_origin, ORIGIN, "{value}: {}", reply.text());
+            assert!(reply.json()["detail"].as_str().is_some_and(|d| d.contains(ORIGIN)));
+        } else {
+            assert!(public_origin.is_null(), "{}", reply.text());
+        }
     }
 
     // The same on login and register (no session yet): no cookies, no session.

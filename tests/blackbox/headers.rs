@@ -362,8 +362,63 @@ async fn cors_for_allowed_origins(db: &TestDatabase) {
     assert!(failures.is_empty(), "foreign-origin refusals:\n{}", failures.join("\n"));
 }
 
+/// `/favicon.ico` is served: an ICO, cacheable, revalidated by its ETag.
+async fn assert_favicon(server: &TestServer) {
+    let icon = server.get("/favicon.ico").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.content_type(), "image/x-icon");
+    assert_eq!(icon.body.get(..4), Some(&[0u8, 0, 1, 0][..]), "an ICO file");
+    let etag = icon.header("etag").expect("ETag").to_owned();
+    let again = server
+        .send(
+            server
+                .request(Method::GET, "/favicon.ico")
+                .header("if-none-match", &etag),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+}
+
+async fn favicon_is_served(db: &TestDatabase) {
+    let server = TestServer::start(db, &[]).await;
+    assert_favicon(&server).await;
+    // With the SPA on, `/` is the SPA's index.html (or the not-built page).
+    let index = server.get("/").await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.content_type().starts_with("text/html"));
+}
+
+/// `TESSERA_SERVE_SPA=false`: an app that brings its own front end. Nothing outside /api and
+/// /.well-known is served (but the favicon): `/`, client routes and asset paths are 404 problems;
+/// the API, its docs and the JWKS work as before.
+async fn spa_can_be_turned_off(db: &TestDatabase) {
+    let server = TestServer::start(db, &[("TESSERA_SERVE_SPA", "false")]).await;
+    for path in [
+        "/",
+        "/index.html",
+        "/login",
+        "/sessions",
+        "/assets/index.js",
+        "/favicon.svg",
+    ] {
+        assert_problem(&server.get(path).await, 404, "not_found");
+        let head = send_raw(server.request(Method::HEAD, path)).await;
+        assert_eq!(head.status, StatusCode::NOT_FOUND, "HEAD {path}");
+    }
+    assert_favicon(&server).await;
+    assert_eq!(server.get("/api/health").await.status, StatusCode::OK);
+    assert_eq!(server.get("/.well-known/jwks.json").await.status, StatusCode::OK);
+    let docs = server.get("/api/docs").await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(docs.content_type().starts_with("text/html"));
+    let (mut browser, _) = server.register("alice@example.com").await;
+    assert_eq!(browser.me().await.status, StatusCode::OK);
+}
+
 tessera_store::backend_tests!(
     security_headers_and_system_endpoints,
     insecure_cookie_mode,
-    cors_for_allowed_origins
+    cors_for_allowed_origins,
+    favicon_is_served,
+    spa_can_be_turned_off,
 );

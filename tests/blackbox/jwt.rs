@@ -414,7 +414,83 @@ async fn validly_signed_unknown_role_is_invalid_token(db: &TestDatabase) {
     }
 }
 
+/// Other services cache the JWKS: `Cache-Control: public, max-age` bounded by the access TTL (and
+/// five minutes), a strong `ETag`, `If-None-Match` answered 304; a rotation changes the validator,
+/// so a revalidating cache picks the new key up.
+async fn jwks_is_cacheable_and_revalidates(db: &TestDatabase) {
+    let server = TestServer::start(db, &[("TESSERA_ACCESS_TTL", "90s")]).await;
+    let reply = server.get("/.well-known/jwks.json").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=90"));
+    let etag = reply.header("etag").expect("an ETag").to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2,
+        "a strong, quoted entity tag: {etag}"
+    );
+    // The same set gives the same validator.
+    let again = server.get("/.well-known/jwks.json").await;
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+
+    for matching in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"nope\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let reply = server
+            .send(
+                server
+                    .request(Method::GET, "/.well-known/jwks.json")
+                    .header("if-none-match", &matching),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_MODIFIED, "If-None-Match: {matching}");
+        assert!(reply.body.is_empty());
+        assert_eq!(reply.header("etag"), Some(etag.as_str()));
+        assert_eq!(reply.header("cache-control"), Some("public, max-age=90"));
+    }
+    let stale = server
+        .send(
+            server
+                .request(Method::GET, "/.well-known/jwks.json")
+                .header("if-none-match", "\"0123\""),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.json(), reply.json());
+
+    // A rotation: the set and its validator change; the old validator gets the new set.
+    rotate_signing_key(&server).await;
+    let rotated = server
+        .send(
+            server
+                .request(Method::GET, "/.well-known/jwks.json")
+                .header("if-none-match", &etag),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert_ne!(rotated.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        rotated.json()["keys"].as_array().map(Vec::len),
+        Some(2),
+        "old and new key"
+    );
+    // (The five-minute cap for long access TTLs: `max_age_is_the_access_ttl_capped_at_five_minutes`.)
+}
+
+/// What `tessera keys rotate` does, in-process: store a new key (retiring the old) and reload.
+async fn rotate_signing_key(server: &TestServer) {
+    use tessera_auth_core::ports::KeyRepository;
+    let state = server.state();
+    let key = tessera_auth_core::access::generate_ed25519_key(&state.master_key.key_encryption_key(), server.now());
+    state.store.add_signing_key(key).await.expect("new key stored");
+    let keys = state.store.list_signing_keys().await.expect("keys");
+    let ring = tessera_api::startup::key_ring_from(&keys, state).expect("key ring");
+    state.service.replace_key_ring(ring);
+}
+
 tessera_store::backend_tests!(
+    jwks_is_cacheable_and_revalidates,
     jwt_tampering_eddsa,
     jwt_tampering_hs256,
     jwks_and_token_header,

@@ -98,3 +98,44 @@ test('no page errors or CSP violations', () => {
   assert.deepEqual(adminDevice.problems, []);
   assert.deepEqual(userDevice.problems, []);
 });
+
+test('on a 375 px phone every nav item is in sight and works; session values sit beside their labels', async () => {
+  const phone = await launchDevice('admin-phone', { viewport: { width: 375, height: 740 } });
+  try {
+    const page = await phone.page();
+    await logIn(page, adminEmail);
+    const nav = page.getByRole('navigation', { name: 'Account' });
+    for (const [name, heading] of [
+      ['Profile', 'Profile'],
+      ['Password', 'Change password'],
+      ['Sessions', 'Sessions'],
+      ['Security log', 'Security log'],
+      ['Users', 'Users'],
+    ]) {
+      const link = nav.getByRole('link', { name, exact: true });
+      const box = await link.boundingBox();
+      assert.ok(box, `${name} is rendered`);
+      assert.ok(box.x >= 0 && box.x + box.width <= 375, `${name} lies within the 375 px screen: ${JSON.stringify(box)}`);
+      await link.click();
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+    }
+    await nav.getByRole('link', { name: 'Sessions', exact: true }).click();
+    await page.getByTestId('sessions-table').waitFor();
+    await screenshot(page, 'admin-phone-sessions-375');
+    // Each value starts in its own column, right of its label, on every line it wraps to.
+    const misplaced = await page.getByTestId('sessions-table').evaluate((table) =>
+      [...table.querySelectorAll('td[data-label]')].flatMap((cell) => {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        const cellLeft = cell.getBoundingClientRect().left;
+        return [...range.getClientRects()]
+          .filter((rect) => rect.left - cellLeft < 100)
+          .map(() => `${cell.dataset.label}: "${cell.textContent}"`);
+      }),
+    );
+    assert.deepEqual(misplaced, []);
+    assert.deepEqual(phone.problems, []);
+  } finally {
+    await phone.close();
+  }
+});

@@ -81,6 +81,8 @@ test('register with a strength meter, land on the profile', async () => {
 
   await passwordInput.fill(password);
   await summary.filter({ hasText: 'good to go' }).waitFor();
+  // The refusal went with the weak password: no stale error beside a strong one.
+  assert.equal(await tab1.getByText('Choose a stronger password').count(), 0);
   await screenshot(tab1, '03-register-strong-password');
   await tab1.getByRole('button', { name: 'Create account' }).click();
   await tab1.waitForURL('**/profile');
@@ -209,6 +211,9 @@ test('the security log lists what happened', async () => {
   await list.waitFor();
   const kinds = await list.locator('li').evaluateAll((items) => items.map((li) => li.dataset.kind));
   assert.ok(kinds.includes('login_succeeded'), `events: ${kinds}`);
+  // Registration shows as such, not as a login.
+  assert.equal(kinds.at(-1), 'account_created', `events: ${kinds}`);
+  await list.getByText('Account created').waitFor();
   assert.ok(kinds.includes('session_revoked'), `events: ${kinds}`);
   await screenshot(tab1, '09-security-log');
 });

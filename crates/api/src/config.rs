@@ -116,6 +116,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How often each instance polls for revocations and key rotations (heals missed notifications).
     pub sync_interval: std::time::Duration,
+    /// Serve the bundled SPA for paths outside /api and /.well-known (`TESSERA_SERVE_SPA`).
+    pub serve_spa: bool,
 }
 
 impl Config {
@@ -234,16 +236,15 @@ impl Config {
         let issuer = get("TESSERA_ISSUER").unwrap_or_else(|| "tessera".to_owned());
         let audience = get("TESSERA_AUDIENCE").unwrap_or_else(|| "tessera-api".to_owned());
 
-        let cookie_secure = match get("TESSERA_COOKIE_SECURE").as_deref() {
-            None | Some("true") | Some("1") => true,
-            Some("false") | Some("0") => false,
-            Some(other) => {
-                return Err(invalid(
-                    "TESSERA_COOKIE_SECURE",
-                    format!("expected true or false, got {other:?}"),
-                ));
+        let boolean = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).as_deref() {
+                None | Some("true") | Some("1") => Ok(true),
+                Some("false") | Some("0") => Ok(false),
+                Some(other) => Err(invalid(name, format!("expected true or false, got {other:?}"))),
             }
         };
+        let cookie_secure = boolean("TESSERA_COOKIE_SECURE")?;
+        let serve_spa = boolean("TESSERA_SERVE_SPA")?;
 
         let rate_limit_per_ip = match get("TESSERA_RATE_LIMIT_PER_IP") {
             Some(text) => text.parse::<u32>().map_err(|_| {
@@ -304,6 +305,7 @@ impl Config {
             trusted_proxies,
             log_format,
             sync_interval,
+            serve_spa,
         })
     }
 }
@@ -363,6 +365,8 @@ mod tests {
         assert_eq!(c.rate_limit_per_ip, 30);
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.sync_interval, std::time::Duration::from_secs(2));
+        assert!(c.serve_spa);
+        assert!(!config(&[("TESSERA_SERVE_SPA", "false")]).unwrap().serve_spa);
     }
 
     #[test]
@@ -373,6 +377,7 @@ mod tests {
             ("TESSERA_REFRESH_GRACE", "-5s"),
             ("TESSERA_JWT_ALG", "RS256"),
             ("TESSERA_COOKIE_SECURE", "yes"),
+            ("TESSERA_SERVE_SPA", "off"),
             ("TESSERA_RATE_LIMIT_PER_IP", "-1"),
             ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("TESSERA_LOG_FORMAT", "xml"),

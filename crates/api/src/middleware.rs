@@ -72,7 +72,8 @@ pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Resu
             let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
             let config = &state.config;
             if origin != config.public_origin && !config.allowed_origins.contains(&origin) {
-                return Err(ApiError::csrf_failed("request origin is not allowed").into());
+                let shown: String = origin.chars().take(200).collect();
+                return Err(ApiError::foreign_origin(&shown, &config.public_origin).into());
             }
         }
     }

@@ -54,6 +54,10 @@ pub struct ProblemBody {
     // Stable machine-readable code. (Not a doc comment: that would wrap the `$ref` in `allOf`,
     // which some client generators drop.)
     pub code: ProblemCode,
+    /// On a `csrf_failed` for a request from another origin: the origin this server accepts
+    /// (`TESSERA_PUBLIC_ORIGIN`), where the app should be opened instead.
+    #[oai(skip_serializing_if_is_none)]
+    pub public_origin: Option<String>,
 }
 
 /// An error response. Build with the constructors; `IntoResponse` renders it.
@@ -67,6 +71,8 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
     /// `Allow` value for 405s.
     pub allow: Option<String>,
+    /// See [`ProblemBody::public_origin`].
+    pub public_origin: Option<String>,
 }
 
 impl fmt::Display for ApiError {
@@ -92,6 +98,7 @@ impl ApiError {
             www_authenticate: None,
             retry_after_secs: None,
             allow: None,
+            public_origin: None,
         }
     }
 
@@ -119,6 +126,20 @@ impl ApiError {
 
     pub fn csrf_failed(detail: &str) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, ProblemCode::CsrfFailed, detail.to_owned())
+    }
+
+    /// An unsafe request whose `Origin` is neither the public origin nor an allowed one: most
+    /// often the app opened under another name (`localhost` for `127.0.0.1`). The answer names
+    /// the origin to use; neither is a secret (the client sent one, the other is where the app lives).
+    pub fn foreign_origin(origin: &str, public_origin: &str) -> ApiError {
+        ApiError {
+            public_origin: Some(public_origin.to_owned()),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::CsrfFailed,
+                format!("request origin {origin} is not allowed: this server accepts requests from {public_origin}"),
+            )
+        }
     }
 
     pub fn forbidden() -> ApiError {
@@ -182,6 +203,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code,
+            public_origin: self.public_origin.clone(),
         }
     }
 }
@@ -240,6 +262,11 @@ impl From<AuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::FORBIDDEN {
+            // Why, for the operator: details name the rule that refused (and a refused origin),
+            // never a token, cookie or password.
+            tracing::warn!(code = ?self.code, detail = self.detail.as_deref().unwrap_or(""), "request refused");
+        }
         let body = self.body().to_json_string();
         let mut response = Response::builder()
             .status(self.status)

@@ -6,7 +6,12 @@
 //!   a missing one is a 404 (never index.html, which a browser would try to run as a script);
 //! - any other existing file (favicon) and index.html: `no-cache` (revalidate with the ETag);
 //! - any other GET/HEAD outside /api and /.well-known is a client-side route: index.html;
-//! - when the SPA was never built (a fresh clone before `make spa`), a small static page says so.
+//! - when the SPA was never built (a fresh clone before `make spa`), a small static page says so;
+//! - `/favicon.ico` is always served (compiled in, even without the SPA: browsers ask for it on
+//!   every page, Swagger UI's included);
+//! - `TESSERA_SERVE_SPA=false` (an app that brings its own front end): nothing but the favicon is
+//!   served from here, and every path outside /api and /.well-known, `/` included, is a 404
+//!   problem document like any unknown API path.
 //!
 //! HTML responses get the strict CSP from `middleware::security_headers`; the built index.html
 //! holds no inline script or style (frontend/scripts/check-dist.mjs fails the build otherwise).
@@ -17,10 +22,15 @@ use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use rust_embed::{Embed, EmbeddedFile};
 
+use crate::state::SharedState;
+
 #[derive(Embed)]
 #[folder = "../../frontend/dist"]
 #[allow_missing = true]
 struct Assets;
+
+/// Made from frontend/public/favicon.svg by assets/make_favicon.py.
+const FAVICON_ICO: &[u8] = include_bytes!("../assets/favicon.ico");
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
@@ -49,7 +59,8 @@ const NOT_BUILT: &str = r#"<!doctype html>
 "#;
 
 /// Routes `/api/*` and `/.well-known/*` to the API (whose unknown paths get a problem 404) and
-/// every other GET/HEAD to the SPA, so client-side routes survive a reload.
+/// every other GET/HEAD to the SPA, so client-side routes survive a reload. With the SPA turned
+/// off (`TESSERA_SERVE_SPA=false`) everything but the favicon goes to the API.
 pub async fn or_api<E: Endpoint>(api: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path();
     let is_api = path == "/api" || path.starts_with("/api/") || path.starts_with("/.well-known/");
@@ -61,7 +72,30 @@ pub async fn or_api<E: Endpoint>(api: E, req: Request) -> poem::Result<Response>
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if path == "/favicon.ico" {
+        return Ok(favicon(if_none_match.as_deref()));
+    }
+    let serve_spa = req.data::<SharedState>().is_none_or(|state| state.config.serve_spa);
+    if !serve_spa {
+        return api.call(req).await.map(IntoResponse::into_response);
+    }
     Ok(serve(path, if_none_match.as_deref()))
+}
+
+fn favicon(if_none_match: Option<&str>) -> Response {
+    static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let etag = ETAG.get_or_init(|| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(FAVICON_ICO);
+        format!("\"{}\"", hex::encode(digest.get(..16).unwrap_or_default()))
+    });
+    cached_response(
+        "image/x-icon",
+        etag,
+        "public, max-age=86400",
+        FAVICON_ICO.to_vec(),
+        if_none_match,
+    )
 }
 
 fn serve(path: &str, if_none_match: Option<&str>) -> Response {
@@ -127,6 +161,22 @@ fn content_type(name: &str, file: &EmbeddedFile) -> Cow<'static, str> {
 
 fn file_response(name: &str, file: &EmbeddedFile, cache: &'static str, if_none_match: Option<&str>) -> Response {
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    cached_response(
+        &content_type(name, file),
+        &etag,
+        cache,
+        file.data.clone().into_owned(),
+        if_none_match,
+    )
+}
+
+fn cached_response(
+    content_type: &str,
+    etag: &str,
+    cache: &'static str,
+    body: Vec<u8>,
+    if_none_match: Option<&str>,
+) -> Response {
     let matches = if_none_match.is_some_and(|candidates| {
         candidates
             .split(',')
@@ -135,14 +185,14 @@ fn file_response(name: &str, file: &EmbeddedFile, cache: &'static str, if_none_m
     });
     let mut builder = Response::builder()
         .header(header::CACHE_CONTROL, cache)
-        .header(header::CONTENT_TYPE, content_type(name, file).as_ref());
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+        .header(header::CONTENT_TYPE, content_type);
+    if let Ok(value) = HeaderValue::from_str(etag) {
         builder = builder.header(header::ETAG, value);
     }
     if matches {
         return builder.status(StatusCode::NOT_MODIFIED).body(());
     }
-    builder.status(StatusCode::OK).body(file.data.clone().into_owned())
+    builder.status(StatusCode::OK).body(body)
 }
 
 fn not_found() -> Response {
@@ -203,6 +253,17 @@ mod tests {
             StatusCode::OK,
             "index.html, not the file"
         );
+    }
+
+    #[test]
+    fn the_favicon_is_an_icon_and_revalidates() {
+        let icon = favicon(None);
+        assert_eq!(icon.status(), StatusCode::OK);
+        assert_eq!(icon.headers().get(header::CONTENT_TYPE).unwrap(), "image/x-icon");
+        let etag = icon.headers().get(header::ETAG).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(favicon(Some(&etag)).status(), StatusCode::NOT_MODIFIED);
+        // An ICO header: reserved 0, type 1 (icon), two images.
+        assert_eq!(FAVICON_ICO.get(..6), Some(&[0u8, 0, 1, 0, 2, 0][..]));
     }
 
     #[test]

@@ -96,14 +96,47 @@ pub fn session_policy(config: &Config) -> SessionPolicy {
     }
 }
 
-/// Opens the database (creating the SQLite file and data directory when needed) and migrates it.
+/// Opens the database (creating the SQLite file and data directory when needed) and migrates it;
+/// logs where the database is and how many migrations this start applied.
 pub async fn open_store(config: &Config) -> Result<SeaStore, StartupError> {
     if config.database_url.expose().starts_with("sqlite:") {
         ensure_dir(&config.data_dir)?;
     }
     let store = SeaStore::connect(config.database_url.expose()).await?;
-    store.migrate().await?;
+    let applied = store.migrate().await?;
+    let database = database_location(config.database_url.expose());
+    if applied == 0 {
+        tracing::info!(%database, "database schema is up to date (no migration to apply)");
+    } else {
+        tracing::info!(%database, applied, "database migrated");
+    }
     Ok(store)
+}
+
+/// Where a database URL points, for logs and messages: the file of a SQLite URL; host, port and
+/// database name of a PostgreSQL one. Never the password, nor the query string (it may hold one).
+pub fn database_location(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
+        return path.to_owned();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(unparseable database URL)".to_owned();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (userinfo.split(':').next().unwrap_or_default(), host),
+        None => ("", authority),
+    };
+    let host = if host.is_empty() { "(socket)" } else { host };
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("{scheme}://{user}{host}/{database}")
 }
 
 /// The key ring for this configuration. With EdDSA and no usable key in the database yet, one is
@@ -211,4 +244,35 @@ pub async fn build_state_with_clock(
         rate_limits,
         master_key: master,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_location;
+
+    #[test]
+    fn database_locations_never_show_a_password() {
+        assert_eq!(
+            database_location("sqlite://./data/tessera.db?mode=rwc"),
+            "./data/tessera.db"
+        );
+        assert_eq!(
+            database_location("sqlite:/var/lib/tessera/tessera.db"),
+            "/var/lib/tessera/tessera.db"
+        );
+        assert_eq!(
+            database_location("postgres://tessera:s3cret@db.internal:5432/tessera?sslmode=require&password=x"),
+            "postgres://tessera@db.internal:5432/tessera"
+        );
+        assert_eq!(
+            database_location("postgres://user@localhost/db?host=/var/run/postgresql"),
+            "postgres://user@localhost/db"
+        );
+        assert_eq!(
+            database_location("postgresql:///tessera"),
+            "postgresql://(socket)/tessera"
+        );
+        let p = database_location("postgres://u:p%40ss@h/d");
+        assert!(!p.contains("p%40ss") && !p.contains("ss@"), "{p}");
+    }
 }

@@ -27,7 +27,7 @@ use crate::startup::{fill_revocations, key_ring_from, revocation_memory};
 use crate::state::SharedState;
 
 /// Keys are re-read every this many polls (and at once on a `KeysChanged` notice).
-const KEY_POLL_EVERY: u32 = 5;
+pub const KEY_POLL_EVERY: u32 = 5;
 
 pub fn spawn_sync(state: &SharedState) -> JoinHandle<()> {
     let state = state.clone();

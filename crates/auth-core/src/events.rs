@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// Registration: the account was created and its first session started.
+    AccountCreated,
     LoginSucceeded,
     LoginFailed,
     Logout,
@@ -16,7 +18,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
+        EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::Logout,
@@ -29,6 +32,7 @@ impl EventKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            EventKind::AccountCreated => "account_created",
             EventKind::LoginSucceeded => "login_succeeded",
             EventKind::LoginFailed => "login_failed",
             EventKind::Logout => "logout",

@@ -108,7 +108,8 @@ pub enum RefreshOutcome {
 
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Inserts the session and a `login_succeeded` event in one transaction.
+    /// Inserts the session and its opening event (`login_succeeded` or `account_created`) in one
+    /// transaction.
     async fn create_session(&self, session: NewSession, login_event: SecurityEvent) -> Result<(), StoreError>;
 
     async fn find_session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;

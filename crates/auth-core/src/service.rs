@@ -148,7 +148,9 @@ impl AuthService {
         meta: &RequestMeta,
     ) -> Result<LoggedIn, AuthError> {
         let user = self.create_account(input, Role::User).await?;
-        let tokens = self.start_session(&user, delivery, meta).await?;
+        let tokens = self
+            .start_session(&user, delivery, meta, EventKind::AccountCreated)
+            .await?;
         Ok(LoggedIn { user, tokens })
     }
 
@@ -237,7 +239,9 @@ impl AuthService {
                 let _ = self.store.update_password_hash(user.id, &upgraded, self.now()).await;
             }
         }
-        let tokens = self.start_session(&user, delivery, meta).await?;
+        let tokens = self
+            .start_session(&user, delivery, meta, EventKind::LoginSucceeded)
+            .await?;
         Ok(LoggedIn { user, tokens })
     }
 
@@ -355,12 +359,14 @@ impl AuthService {
         })
     }
 
-    /// Creates a session for `user` (recording `login_succeeded`) and issues its first tokens.
+    /// Creates a session for `user`, recording `event` with it (`login_succeeded`, or
+    /// `account_created` for the session registration starts), and issues its first tokens.
     async fn start_session(
         &self,
         user: &User,
         delivery: TokenDelivery,
         meta: &RequestMeta,
+        event: EventKind,
     ) -> Result<IssuedTokens, AuthError> {
         let now = self.now();
         let session_id = Uuid::new_v4();
@@ -380,7 +386,7 @@ impl AuthService {
         let refresh_expires_at = now
             .saturating_add(self.policy.idle_ttl)
             .min(session.absolute_expires_at);
-        let event = SecurityEvent::new(user.id, EventKind::LoginSucceeded, now, meta, Some(session_id));
+        let event = SecurityEvent::new(user.id, event, now, meta, Some(session_id));
         self.store
             .create_session(session, event)
             .await

@@ -36,6 +36,7 @@ use tessera_migrations::{Migrator, MigratorTrait};
 
 pub use tessera_auth_core::ports::StoreError;
 
+mod backup;
 pub mod entity;
 mod error;
 mod events;
@@ -160,8 +161,8 @@ impl SeaStore {
     /// transaction. Concurrent callers (instances starting at once, `tessera migrate` beside a
     /// starting server) take turns: SQLite through the write lock of an `IMMEDIATE` transaction,
     /// PostgreSQL through a transaction-scoped advisory lock; whoever comes second finds nothing
-    /// left to do.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// left to do. Returns how many migrations this call applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
         let (_writer, txn) = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             txn.execute_raw(sea_orm::Statement::from_sql_and_values(
@@ -172,8 +173,13 @@ impl SeaStore {
             .await
             .map_err(db_error("migrate: lock"))?;
         }
+        let pending = Migrator::get_pending_migrations(&txn)
+            .await
+            .map_err(db_error("migrate: pending"))?
+            .len();
         Migrator::up(&txn, None).await.map_err(db_error("migrate"))?;
-        txn.commit().await.map_err(db_error("migrate: commit"))
+        txn.commit().await.map_err(db_error("migrate: commit"))?;
+        Ok(pending)
     }
 
     /// Checks that the database answers (readiness).

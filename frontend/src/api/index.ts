@@ -54,9 +54,32 @@ export async function unwrap<D>(
   return result.data as D;
 }
 
+/**
+ * When the server refused a request because this page's origin is not the one it serves (the app
+ * opened as `localhost` instead of `127.0.0.1`, or under another host name), the origin to go to.
+ * The server names it in the problem (`public_origin`): only it knows its configuration, and the
+ * problem reaches every client, not only this SPA.
+ */
+export function wrongOrigin(err: unknown, here: string = globalThis.location?.origin ?? ''): string | null {
+  if (!(err instanceof ApiError) || err.code !== 'csrf_failed') return null;
+  const expected = err.problem?.public_origin;
+  if (!expected || expected === here) return null;
+  try {
+    const url = new URL(expected);
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== expected) return null;
+  } catch {
+    return null;
+  }
+  return expected;
+}
+
 /** A sentence for the user; pages add their own for codes they expect. */
 export function describeError(err: unknown): string {
   if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
+  const origin = wrongOrigin(err);
+  if (origin) {
+    return `This page is open at ${globalThis.location?.origin ?? 'another address'}, but this server only accepts requests from ${origin}. Open the app at ${origin} instead.`;
+  }
   switch (err.code) {
     case 'network_error':
       return 'Cannot reach the server. Check your connection and try again.';

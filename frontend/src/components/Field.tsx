@@ -3,7 +3,7 @@ import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
 type Props = Omit<InputHTMLAttributes<HTMLInputElement>, 'id'> & {
   label: string;
   hint?: ReactNode;
-  error?: string | null | undefined;
+  error?: ReactNode;
   /** Rendered after the input (e.g. a show-password toggle). */
   addon?: ReactNode;
   /** Rendered below the hint (e.g. a strength meter); its id joins aria-describedby. */

@@ -9,6 +9,7 @@ import { useList } from '../useList';
 type SecurityEvent = Item<'/api/me/events'>;
 
 const KINDS: Record<string, { label: string; tone: 'good' | 'neutral' | 'bad' }> = {
+  account_created: { label: 'Account created', tone: 'good' },
   login_succeeded: { label: 'Logged in', tone: 'good' },
   login_failed: { label: 'Failed login attempt', tone: 'bad' },
   logout: { label: 'Logged out', tone: 'neutral' },

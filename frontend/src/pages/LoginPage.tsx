@@ -1,8 +1,9 @@
-import { useState, type FormEvent } from 'react';
+import { useState, type FormEvent, type ReactNode } from 'react';
 import { Link } from 'react-router';
-import { ApiError, describeError, type EndReason } from '../api';
+import { ApiError, type EndReason } from '../api';
 import { useAuth } from '../auth/AuthContext';
 import { ErrorMessage } from '../components/Alert';
+import { explainError } from '../components/ErrorText';
 import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { Page } from '../components/Page';
@@ -39,7 +40,7 @@ export function LoginPage() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<ReactNode>(null);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -51,7 +52,7 @@ export function LoginPage() {
       setError(
         err instanceof ApiError && err.code === 'invalid_credentials'
           ? 'That email and password do not match an account.'
-          : describeError(err),
+          : explainError(err),
       );
       setBusy(false);
     }

@@ -5,7 +5,7 @@ import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
-import { userInputsFor, type Strength } from '../password/policy';
+import { passwordErrorAfterEdit, userInputsFor, WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
 
 export function PasswordPage() {
   const me = useMe();
@@ -17,7 +17,23 @@ export function PasswordPage() {
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ current?: string; next?: string; confirm?: string }>({});
   const [done, setDone] = useState<string | null>(null);
-  const onStrength = useCallback((s: Strength) => setStrength(s), []);
+  const reconcileNext = useCallback((edited: boolean, s: Strength | null) => {
+    setFieldErrors(({ next: previous, ...others }) => {
+      const next = passwordErrorAfterEdit(previous, edited, s);
+      return next ? { ...others, next } : others;
+    });
+  }, []);
+  const onStrength = useCallback(
+    (s: Strength) => {
+      setStrength(s);
+      reconcileNext(false, s);
+    },
+    [reconcileNext],
+  );
+  const onNext = (value: string) => {
+    setNext(value);
+    reconcileNext(true, strength);
+  };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -25,7 +41,7 @@ export function PasswordPage() {
     setDone(null);
     const errors: typeof fieldErrors = {};
     if (strength && strength.estimate && !strength.acceptable) {
-      errors.next = 'Choose a stronger password: see the advice below the field.';
+      errors.next = WEAK_PASSWORD_ERROR;
     }
     if (next === current && next) errors.next = 'The new password must differ from the current one.';
     if (confirm !== next) errors.confirm = 'The two new passwords do not match.';
@@ -72,7 +88,7 @@ export function PasswordPage() {
           autoComplete="new-password"
           name="new-password"
           value={next}
-          onChange={setNext}
+          onChange={onNext}
           error={fieldErrors.next}
           strengthInputs={userInputsFor(me.email, me.name)}
           onStrength={onStrength}

@@ -1,13 +1,14 @@
-import { useCallback, useState, type FormEvent } from 'react';
+import { useCallback, useState, type FormEvent, type ReactNode } from 'react';
 import { Link } from 'react-router';
-import { ApiError, describeError } from '../api';
+import { ApiError } from '../api';
 import { useAuth } from '../auth/AuthContext';
 import { ErrorMessage } from '../components/Alert';
+import { explainError } from '../components/ErrorText';
 import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
-import { userInputsFor, type Strength } from '../password/policy';
+import { passwordErrorAfterEdit, userInputsFor, WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
 
 export function RegisterPage() {
   const auth = useAuth();
@@ -16,10 +17,17 @@ export function RegisterPage() {
   const [password, setPassword] = useState('');
   const [strength, setStrength] = useState<Strength | null>(null);
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<ReactNode>(null);
   const [passwordError, setPasswordError] = useState<string | null>(null);
-  const [emailError, setEmailError] = useState<string | null>(null);
-  const onStrength = useCallback((s: Strength) => setStrength(s), []);
+  const [emailError, setEmailError] = useState<ReactNode>(null);
+  const onStrength = useCallback((s: Strength) => {
+    setStrength(s);
+    setPasswordError((error) => passwordErrorAfterEdit(error, false, s));
+  }, []);
+  const onPassword = (value: string) => {
+    setPassword(value);
+    setPasswordError((error) => passwordErrorAfterEdit(error, true, strength));
+  };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -27,7 +35,7 @@ export function RegisterPage() {
     setEmailError(null);
     setPasswordError(null);
     if (strength && !strength.acceptable && strength.estimate) {
-      setPasswordError('Choose a stronger password: see the advice below the field.');
+      setPasswordError(WEAK_PASSWORD_ERROR);
       return;
     }
     setBusy(true);
@@ -35,11 +43,15 @@ export function RegisterPage() {
       await auth.register(email.trim(), password, name.trim());
     } catch (err) {
       if (err instanceof ApiError && err.code === 'email_taken') {
-        setEmailError('An account with this email already exists. Log in instead?');
+        setEmailError(
+          <>
+            An account with this email already exists. <Link to="/login">Log in instead?</Link>
+          </>,
+        );
       } else if (err instanceof ApiError && err.code === 'validation_failed' && /password/i.test(err.message)) {
         setPasswordError(err.message);
       } else {
-        setError(describeError(err));
+        setError(explainError(err));
       }
       setBusy(false);
     }
@@ -67,13 +79,16 @@ export function RegisterPage() {
           maxLength={254}
           value={email}
           error={emailError}
-          onChange={(e) => setEmail(e.target.value)}
+          onChange={(e) => {
+            setEmail(e.target.value);
+            setEmailError(null);
+          }}
         />
         <PasswordField
           label="Password"
           autoComplete="new-password"
           value={password}
-          onChange={setPassword}
+          onChange={onPassword}
           error={passwordError}
           strengthInputs={userInputsFor(email, name)}
           onStrength={onStrength}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadEstimator } from './estimator';
-import { assess, charCount, userInputsFor } from './policy';
+import { assess, charCount, passwordErrorAfterEdit, userInputsFor, WEAK_PASSWORD_ERROR, type Strength } from './policy';
 
 describe('password policy (mirrors crates/auth-core check_policy)', () => {
   it('counts code points like Rust chars()', () => {
@@ -28,5 +28,28 @@ describe('password policy (mirrors crates/auth-core check_policy)', () => {
 
   it('is not acceptable until the estimator has run', () => {
     expect(assess('velvet orbit canyon pickle 42', null).acceptable).toBe(false);
+  });
+});
+
+describe('the new-password field error after an edit', () => {
+  const strong: Strength = { ...assess('velvet orbit canyon pickle 42', null), acceptable: true };
+  const weak: Strength = { ...strong, acceptable: false };
+
+  it('drops "choose a stronger password" once the meter calls the password acceptable', () => {
+    expect(passwordErrorAfterEdit(WEAK_PASSWORD_ERROR, false, strong)).toBeNull();
+    expect(passwordErrorAfterEdit(WEAK_PASSWORD_ERROR, false, weak)).toBe(WEAK_PASSWORD_ERROR);
+    expect(passwordErrorAfterEdit(WEAK_PASSWORD_ERROR, false, null)).toBe(WEAK_PASSWORD_ERROR);
+  });
+
+  it('drops any error about the old value when the value is edited', () => {
+    expect(passwordErrorAfterEdit('password: too common', true, weak)).toBeNull();
+    expect(passwordErrorAfterEdit(WEAK_PASSWORD_ERROR, true, weak)).toBeNull();
+  });
+
+  it('keeps a server verdict while the value is unchanged, even when the meter is happy', () => {
+    expect(passwordErrorAfterEdit('password: must not contain your email', false, strong)).toBe(
+      'password: must not contain your email',
+    );
+    expect(passwordErrorAfterEdit(null, false, strong)).toBeNull();
   });
 });

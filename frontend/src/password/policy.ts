@@ -57,3 +57,22 @@ export function assess(password: string, estimate: Estimate | null): Strength {
     acceptable: !tooShort && !tooLong && estimate !== null && estimate.score >= REQUIRED_SCORE,
   };
 }
+
+/** The error a new-password field shows when the estimate refuses the password on submit. */
+export const WEAK_PASSWORD_ERROR = 'Choose a stronger password: see the advice below the field.';
+
+/**
+ * The new-password field's error after an edit: an error about the value as it was (too weak, or
+ * the server's verdict on it) no longer applies once the value changed, and a "too weak" error
+ * never stands beside a meter that now calls the password strong enough.
+ */
+export function passwordErrorAfterEdit(
+  error: string | null | undefined,
+  edited: boolean,
+  strength: Strength | null,
+): string | null {
+  if (!error) return null;
+  if (edited) return null;
+  if (error === WEAK_PASSWORD_ERROR && strength?.acceptable) return null;
+  return error;
+}

@@ -59,6 +59,7 @@ pub struct SessionList {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum EventKindView {
+    AccountCreated,
     LoginSucceeded,
     LoginFailed,
     Logout,
@@ -72,6 +73,7 @@ pub enum EventKindView {
 impl From<EventKind> for EventKindView {
     fn from(kind: EventKind) -> EventKindView {
         match kind {
+            EventKind::AccountCreated => EventKindView::AccountCreated,
             EventKind::LoginSucceeded => EventKindView::LoginSucceeded,
             EventKind::LoginFailed => EventKindView::LoginFailed,
             EventKind::Logout => EventKindView::Logout,

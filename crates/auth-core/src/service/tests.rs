@@ -600,7 +600,7 @@ async fn register_creates_the_user_and_logs_in() {
 
     let events = h.store.events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, EventKind::LoginSucceeded);
+    assert_eq!(events[0].kind, EventKind::AccountCreated);
     assert_eq!(events[0].session_id, Some(tokens.session_id));
     assert_eq!(events[0].ip.as_deref(), Some("192.0.2.7"));
 }
@@ -715,7 +715,7 @@ async fn login_starts_a_new_session() {
     );
     assert_eq!(logged_in.tokens.access_expires_at, T0 + Duration::minutes(13));
     assert!(h.service.authenticate(&logged_in.tokens.access_token).is_ok());
-    assert_eq!(h.store.kinds(), [EventKind::LoginSucceeded, EventKind::LoginSucceeded]);
+    assert_eq!(h.store.kinds(), [EventKind::AccountCreated, EventKind::LoginSucceeded]);
 }
 
 #[tokio::test]
@@ -1045,7 +1045,7 @@ async fn logout_revokes_at_once_and_is_idempotent() {
     ));
     let session = h.store.session(tokens.session_id);
     assert_eq!(session.revoked_reason, Some(RevocationReason::Logout));
-    assert_eq!(h.store.kinds(), [EventKind::LoginSucceeded, EventKind::Logout]);
+    assert_eq!(h.store.kinds(), [EventKind::AccountCreated, EventKind::Logout]);
     let expected = Revocation::Session {
         session_id: tokens.session_id,
         forget_after: now + Duration::seconds(605),
@@ -1058,7 +1058,7 @@ async fn logout_revokes_at_once_and_is_idempotent() {
     // Again, and for a session that never existed: fine, no second event.
     h.service.logout(tokens.session_id, &meta()).await.unwrap();
     h.service.logout(Uuid::new_v4(), &meta()).await.unwrap();
-    assert_eq!(h.store.kinds(), [EventKind::LoginSucceeded, EventKind::Logout]);
+    assert_eq!(h.store.kinds(), [EventKind::AccountCreated, EventKind::Logout]);
     assert_eq!(h.published().len(), 3);
 }
 

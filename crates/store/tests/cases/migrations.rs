@@ -21,6 +21,9 @@ fn migration_count() -> i64 {
 }
 
 async fn migrations_apply_on_a_fresh_database_and_rerun_as_no_op(db: &TestDatabase) {
+    let fresh = tessera_store::SeaStore::connect(&db.url).await.expect("connect");
+    let first = fresh.migrate().await.expect("first migrate");
+    assert_eq!(i64::try_from(first).expect("small"), migration_count(), "all applied");
     let store = migrated_store(db).await;
     assert_eq!(store.backend(), db.backend);
     store.ping().await.expect("ping");
@@ -30,7 +33,11 @@ async fn migrations_apply_on_a_fresh_database_and_rerun_as_no_op(db: &TestDataba
     let applied = count(&store, "seaql_migrations").await;
     assert_eq!(applied, migration_count());
 
-    store.migrate().await.expect("second migrate is a no-op");
+    assert_eq!(
+        store.migrate().await.expect("second migrate is a no-op"),
+        0,
+        "applied none"
+    );
     assert_eq!(count(&store, "seaql_migrations").await, applied);
 }
 
@@ -38,8 +45,12 @@ async fn concurrent_migrations_from_two_pools_both_succeed(db: &TestDatabase) {
     let a = tessera_store::SeaStore::connect(&db.url).await.expect("connect a");
     let b = tessera_store::SeaStore::connect(&db.url).await.expect("connect b");
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
-    ra.expect("first migrate");
-    rb.expect("second migrate");
+    let applied = ra.expect("first migrate") + rb.expect("second migrate");
+    assert_eq!(
+        i64::try_from(applied).expect("small"),
+        migration_count(),
+        "each applied once, by one of them"
+    );
     assert_eq!(count(&a, "seaql_migrations").await, migration_count());
 }
 

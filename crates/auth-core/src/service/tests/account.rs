@@ -193,9 +193,9 @@ async fn events_are_the_callers_own_newest_first_and_paginated() {
         .list_events(&claims, first.next_cursor, Some(3))
         .await
         .unwrap();
-    assert_eq!(rest.items.len(), 2, "4 failures + 1 login = 5 events");
+    assert_eq!(rest.items.len(), 2, "4 failures + the registration = 5 events");
     assert_eq!(rest.next_cursor, None);
-    assert_eq!(rest.items.last().unwrap().kind, EventKind::LoginSucceeded);
+    assert_eq!(rest.items.last().unwrap().kind, EventKind::AccountCreated);
 }
 
 #[tokio::test]
