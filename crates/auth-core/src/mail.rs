@@ -77,7 +77,9 @@ impl LinkToken {
         let token = token.into();
         let valid = !token.is_empty()
             && token.len() <= LINK_TOKEN_MAX_LEN
-            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         valid.then_some(LinkToken(token))
     }
 
@@ -502,7 +504,10 @@ mod tests {
         for intent in every_intent() {
             let mail = mail(intent);
             let sealed = key.seal(&mail);
-            assert_eq!((sealed.id, sealed.kind, sealed.user_id), (mail.id, mail.intent.kind(), mail.user_id));
+            assert_eq!(
+                (sealed.id, sealed.kind, sealed.user_id),
+                (mail.id, mail.intent.kind(), mail.user_id)
+            );
             assert_eq!(sealed.created_at, mail.created_at);
             let (to, intent) = key.open(sealed.id, sealed.kind, &sealed.sealed).unwrap();
             assert_eq!((to, intent), (mail.to.clone(), mail.intent.clone()));
@@ -533,7 +538,10 @@ mod tests {
             at: datetime!(2026-12-01 10:00 UTC),
         });
         let sealed = key.seal(&mail);
-        assert_eq!(other.open(mail.id, sealed.kind, &sealed.sealed), Err(MailOpenError::Open));
+        assert_eq!(
+            other.open(mail.id, sealed.kind, &sealed.sealed),
+            Err(MailOpenError::Open)
+        );
         assert_eq!(
             key.open(Uuid::now_v7(), sealed.kind, &sealed.sealed),
             Err(MailOpenError::Open)
@@ -545,9 +553,16 @@ mod tests {
         for i in 0..sealed.sealed.len() {
             let mut tampered = sealed.sealed.clone();
             tampered[i] ^= 0x01;
-            assert_eq!(key.open(mail.id, sealed.kind, &tampered), Err(MailOpenError::Open), "byte {i}");
+            assert_eq!(
+                key.open(mail.id, sealed.kind, &tampered),
+                Err(MailOpenError::Open),
+                "byte {i}"
+            );
         }
-        assert_eq!(key.open(mail.id, sealed.kind, &sealed.sealed[..10]), Err(MailOpenError::Open));
+        assert_eq!(
+            key.open(mail.id, sealed.kind, &sealed.sealed[..10]),
+            Err(MailOpenError::Open)
+        );
         assert!(format!("{key:?}").contains("redacted"));
     }
 

@@ -279,4 +279,8 @@ pub trait MailQueue: Send + Sync {
 
     /// Counts for the admin view and the health log.
     async fn mail_stats(&self) -> Result<crate::mail::MailQueueStats, StoreError>;
+
+    /// Deletes messages sent before `before` (their payload is long gone; only the counts would
+    /// grow). Failed messages stay for operators. Returns how many went.
+    async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
