@@ -57,6 +57,7 @@ class Sink:
         record = describe(raw)
         record["mail_from"] = envelope.mail_from
         record["rcpt_tos"] = list(envelope.rcpt_tos)
+        record["helo"] = session.host_name
         record["tls"] = server.transport.get_extra_info("ssl_object") is not None
         base = os.path.join(self.directory, f"{self.count:06d}")
         for suffix, data in ((".eml", raw), (".json", json.dumps(record).encode())):

@@ -1,12 +1,12 @@
 //! Tessera's mail (DESIGN.md "Mail"): what goes out, how, and the worker that sends the durable
 //! queue.
 //!
-//! - [`settings`]: `TESSERA_SMTP_URL` (implicit TLS, STARTTLS required, or plain to loopback only)
+//! - [`settings`][]: `TESSERA_SMTP_URL` (implicit TLS, STARTTLS required, or plain to loopback only)
 //!   and `TESSERA_MAIL_FROM`;
-//! - [`templates`]: every message's subject, text and HTML, in one place;
-//! - [`transport`]: RFC 5322 messages (lettre), SMTP delivery, and the embedded default, `.eml`
+//! - [`templates`][]: every message's subject, text and HTML, in one place;
+//! - [`transport`][]: RFC 5322 messages (lettre), SMTP delivery, and the embedded default, `.eml`
 //!   files in `<data dir>/outbox/`;
-//! - [`worker`]: claims due messages from the queue ([`tessera_auth_core::ports::MailQueue`]),
+//! - [`worker`][]: claims due messages from the queue ([`tessera_auth_core::ports::MailQueue`]),
 //!   sends them with retries and marks them.
 //!
 //! The domain side (intents, sealing, the retry schedule) is `tessera_auth_core::mail`; nothing

@@ -29,6 +29,8 @@ use crate::transport::{Transport, build_message};
 
 /// One delivery (connect, TLS, AUTH, DATA) may take this long before it counts as failed.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long [`MailWorkerHandle::stop`] waits for a delivery in progress (like the server's drain).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often the health line is logged while mail is waiting.
 const HEALTH_EVERY: Duration = Duration::from_secs(60);
 /// Messages are delayed (a warning in the health line) once the oldest waits this long.
@@ -70,14 +72,12 @@ impl MailWorkerHandle {
         self.wakeup.notify_one();
     }
 
-    /// Lets a delivery in progress finish (bounded by [`DELIVERY_TIMEOUT`]) and stops.
+    /// Lets a delivery in progress finish, for at most [`STOP_GRACE`], and stops. A delivery cut
+    /// short is attempted again once its claim runs out.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let abort = self.task.abort_handle();
-        if tokio::time::timeout(DELIVERY_TIMEOUT + Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(STOP_GRACE, self.task).await.is_err() {
             abort.abort();
         }
     }

@@ -216,8 +216,12 @@ async fn two_workers_on_one_postgres_send_each_message_exactly_once() {
     let a = Env::new(migrated_store(&db).await, clock.clone(), &master);
     let b = Env::new(SeaStore::connect(&db.url).await.unwrap(), clock.clone(), &master);
     let sink = SmtpSink::start().await;
-    let worker_a = a.worker(smtp(&sink.url()));
-    let worker_b = b.worker(smtp(&sink.url()));
+    // Each instance says its own name in EHLO, so the server can tell who sent what.
+    let transport = |name: &str| -> Arc<dyn Transport> {
+        Arc::new(SmtpTransport::new(&sink.url(), hello_name(name), None).unwrap())
+    };
+    let worker_a = a.worker(transport("a.example.com"));
+    let worker_b = b.worker(transport("b.example.com"));
     let mut ids = HashSet::new();
     for i in 0..60 {
         // Each instance queues half, waking its own worker; the other finds them by claiming.
