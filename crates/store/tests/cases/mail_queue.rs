@@ -271,3 +271,40 @@ tessera_store::backend_tests!(
     concurrent_claims_from_two_pools_never_share_a_message,
     messages_are_claimed_oldest_due_first_and_old_sent_ones_pruned,
 );
+
+/// PostgreSQL: a message whose row another instance holds locked (it is claiming it right now) is
+/// skipped, not waited for: the claim takes the next one at once (`FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_skips_a_message_another_instance_holds_locked() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(db) = TestDatabase::postgres() else {
+        eprintln!("skipped: TEST_DATABASE_URL not set");
+        return;
+    };
+    let store = migrated_store(&db).await;
+    let first = sealed(at(0));
+    let second = sealed(at(1));
+    store.enqueue_mail(first.clone()).await.expect("enqueue");
+    store.enqueue_mail(second.clone()).await.expect("enqueue");
+    let other = SeaStore::connect(&db.url).await.expect("other instance");
+    let txn = other.connection().begin().await.expect("begin");
+    txn.execute_unprepared(&format!(
+        "SELECT id FROM mail_queue WHERE id = '{}' FOR UPDATE",
+        first.id
+    ))
+    .await
+    .expect("lock the oldest message");
+    let claimed = tokio::time::timeout(std::time::Duration::from_secs(5), store.claim_mail(at(10), CLAIM_LEASE))
+        .await
+        .expect("the claim does not wait for the locked row")
+        .expect("claim")
+        .expect("the other message is due");
+    assert_eq!(claimed.claim.id, second.id);
+    txn.rollback().await.expect("rollback");
+    let next = store
+        .claim_mail(at(10), CLAIM_LEASE)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert_eq!(next.claim.id, first.id, "once released, the locked one is claimed");
+}
