@@ -322,7 +322,10 @@ mod tests {
         let (headers, _body) = text.split_once("\r\n\r\n").unwrap();
         assert!(!headers.contains("\r\nX-Evil:"), "{headers}");
         assert!(!headers.contains("\r\nBcc:"), "{headers}");
-        assert!(headers.contains("\r\nTo: =?utf-8?b?"), "the name is an encoded word: {headers}");
+        assert!(
+            headers.contains("\r\nTo: =?utf-8?b?"),
+            "the name is an encoded word: {headers}"
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn spawn_mail_worker(parts: MailWorkerParts) -> MailWorkerHandle {
         },
         parts,
     };
-    let task = tokio::spawn(worker.run(stopped));
+    let task = tokio::spawn(Arc::new(worker).run(stopped));
     MailWorkerHandle { wakeup, stop, task }
 }
 
@@ -120,7 +120,7 @@ enum Outcome {
 }
 
 impl Worker {
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
+    async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         let mut last_health = tokio::time::Instant::now();
         let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
@@ -181,8 +181,19 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, mail: ClaimedMail) {
-        let outcome = self.attempt(&mail).await;
+    async fn deliver(self: &Arc<Self>, mail: ClaimedMail) {
+        // On a task of its own, so that a bug in rendering or in the mail library (a panic)
+        // fails this one message instead of ending the worker.
+        let attempt = {
+            let worker = Arc::clone(self);
+            let mail = mail.clone();
+            tokio::spawn(async move { worker.attempt(&mail).await })
+        };
+        let outcome = match attempt.await {
+            Ok(outcome) => outcome,
+            Err(err) if err.is_panic() => Outcome::Permanent("internal error while building the message".to_owned()),
+            Err(_) => Outcome::Transient("delivery task cancelled".to_owned()),
+        };
         let now = self.parts.clock.now();
         let (id, kind, attempt) = (mail.claim.id, mail.kind, mail.attempts);
         let marked = match &outcome {

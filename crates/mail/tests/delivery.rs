@@ -195,7 +195,49 @@ async fn a_failing_relay_never_blocks_or_fails_the_enqueuing_caller(db: &TestDat
     worker.kill();
 }
 
+/// Panics on the message it was told to, writes the others to an outbox.
+struct PanicsOn {
+    id: uuid::Uuid,
+    outbox: OutboxTransport,
+}
+
+#[async_trait::async_trait]
+impl Transport for PanicsOn {
+    async fn deliver(
+        &self,
+        mail_id: uuid::Uuid,
+        message: &lettre::Message,
+    ) -> Result<(), tessera_mail::transport::DeliveryError> {
+        if mail_id == self.id {
+            panic!("a bug while sending");
+        }
+        self.outbox.deliver(mail_id, message).await
+    }
+
+    fn describe(&self) -> String {
+        "panics".to_owned()
+    }
+}
+
+async fn a_panic_while_sending_fails_that_message_and_the_worker_goes_on(db: &TestDatabase) {
+    let env = env(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let doomed = env.reset_mail("ada@example.com");
+    let worker = env.worker(Arc::new(PanicsOn {
+        id: doomed.id,
+        outbox: OutboxTransport::new(dir.path()),
+    }));
+    env.store.enqueue_mail(doomed.clone()).await.unwrap();
+    let fine = env.reset_mail("bob@example.com");
+    env.store.enqueue_mail(fine.clone()).await.unwrap();
+    wait_sent(&env.store, 1).await;
+    assert_eq!(row_state(&env.store, doomed.id).await, ("failed".to_owned(), 1, false));
+    assert_eq!(row_state(&env.store, fine.id).await, ("sent".to_owned(), 1, false));
+    worker.stop().await;
+}
+
 tessera_store::backend_tests!(
+    a_panic_while_sending_fails_that_message_and_the_worker_goes_on,
     a_queued_message_is_delivered_with_both_parts_and_a_fragment_link,
     mail_queued_while_smtp_is_down_arrives_once_it_comes_up,
     a_worker_killed_between_claim_and_send_delivers_after_a_restart,
