@@ -34,7 +34,9 @@ install: release
 ## Every test: Rust unit + integration (SQLite and PostgreSQL), spec-in-sync, frontend, browser e2e.
 test: rust-test schemathesis frontend-test e2e python-client-test
 
-# After `spa`: the black-box tests check the SPA the binary serves.
+# After `spa`: the black-box tests check the SPA the binary serves. The mail tests start a real
+# SMTP server (tests/mail/smtp_sink.py: Debian's python3 with python3-aiosmtpd; openssl for the
+# TLS certificate), as .ci/run installs.
 rust-test: spa
 	@test -x "$(NGINX)" || { echo "the reverse-proxy test needs nginx at $(NGINX): apt-get install -y nginx" >&2; exit 1; }
 	$(CARGO) test --workspace --all-targets --all-features

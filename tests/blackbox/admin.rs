@@ -11,7 +11,7 @@ use crate::harness::{Browser, PASSWORD, TestServer, assert_invalid_token, assert
 
 /// Registers `email`, promotes it to admin directly in the store (as `tessera user create --admin`
 /// would) and logs in again so the token carries the role.
-async fn admin(server: &TestServer, email: &str) -> Browser {
+pub(crate) async fn admin(server: &TestServer, email: &str) -> Browser {
     let (_, body) = server.register(email).await;
     let id: uuid::Uuid = body["user"]["id"].as_str().expect("id").parse().expect("uuid");
     server

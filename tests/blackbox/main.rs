@@ -15,6 +15,7 @@ mod flow;
 mod headers;
 mod jwt;
 mod login;
+mod mail;
 mod missing_user;
 mod multi_instance;
 mod refresh;

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use tessera_mail::{MailFrom, SmtpUrl};
 use time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +119,53 @@ pub struct Config {
     pub sync_interval: std::time::Duration,
     /// Serve the bundled SPA for paths outside /api and /.well-known (`TESSERA_SERVE_SPA`).
     pub serve_spa: bool,
+    pub mail: MailSettings,
+}
+
+/// Where mail goes (DESIGN.md "Mail").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailTransportSetting {
+    /// `TESSERA_SMTP_URL`.
+    Smtp(SmtpUrl),
+    /// No SMTP configured: `.eml` files in this directory (`<data dir>/outbox`).
+    Outbox(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub transport: MailTransportSetting,
+    /// `TESSERA_MAIL_FROM`; its display name is the product name in messages.
+    pub from: MailFrom,
+}
+
+/// The host of an origin from [`parse_origin`] (`https://app.example.com:8443` → `app.example.com`,
+/// `http://[::1]:8080` → `::1`).
+pub fn origin_host(origin: &str) -> &str {
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(host, _)| host);
+    }
+    authority.split_once(':').map_or(authority, |(host, _)| host)
+}
+
+/// `TESSERA_SMTP_URL` and `TESSERA_MAIL_FROM`. Neither value is echoed in an error: the URL may
+/// hold the relay's password.
+fn mail_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    public_origin: &str,
+    data_dir: &Path,
+) -> Result<MailSettings, ConfigError> {
+    let transport = match get("TESSERA_SMTP_URL") {
+        Some(url) => MailTransportSetting::Smtp(
+            SmtpUrl::parse(&url).map_err(|err| invalid("TESSERA_SMTP_URL", err.to_string()))?,
+        ),
+        None => MailTransportSetting::Outbox(data_dir.join("outbox")),
+    };
+    let from = match get("TESSERA_MAIL_FROM") {
+        Some(from) => MailFrom::parse(&from).map_err(|err| invalid("TESSERA_MAIL_FROM", err.to_string()))?,
+        None => MailFrom::default_for(origin_host(public_origin)),
+    };
+    Ok(MailSettings { transport, from })
 }
 
 impl Config {
@@ -286,6 +334,8 @@ impl Config {
 
         let sync_interval = duration("TESSERA_SYNC_INTERVAL", "2s")?.unsigned_abs();
 
+        let mail = mail_settings(&get, &public_origin, &data_dir)?;
+
         Ok(Config {
             addr,
             data_dir,
@@ -306,6 +356,7 @@ impl Config {
             log_format,
             sync_interval,
             serve_spa,
+            mail,
         })
     }
 }
@@ -446,6 +497,49 @@ mod tests {
         assert!(host.contains("::1".parse().unwrap()));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
         assert!(Cidr::parse("nope").is_none());
+    }
+
+    #[test]
+    fn mail_defaults_to_the_outbox_and_a_sender_on_the_public_host() {
+        let c = config(&[("TESSERA_DATA_DIR", "/srv/tessera")]).unwrap();
+        assert_eq!(
+            c.mail.transport,
+            MailTransportSetting::Outbox(PathBuf::from("/srv/tessera/outbox"))
+        );
+        assert_eq!(c.mail.from.to_string(), "Tessera <no-reply@localhost>", "an IP host");
+        let c = config(&[("TESSERA_PUBLIC_ORIGIN", "https://App.Example.com:8443")]).unwrap();
+        assert_eq!(c.mail.from.to_string(), "Tessera <no-reply@app.example.com>");
+        let c = config(&[
+            ("TESSERA_SMTP_URL", "smtps://mailer:hunter2@smtp.example.com"),
+            ("TESSERA_MAIL_FROM", "Acme <accounts@acme.example>"),
+        ])
+        .unwrap();
+        match &c.mail.transport {
+            MailTransportSetting::Smtp(url) => assert_eq!((url.host.as_str(), url.port), ("smtp.example.com", 465)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.mail.from.product_name(), "Acme");
+        assert!(!format!("{c:?}").contains("hunter2"), "the SMTP password is redacted");
+    }
+
+    #[test]
+    fn bad_mail_settings_name_the_variable_and_hide_the_password() {
+        for (name, value) in [
+            ("TESSERA_SMTP_URL", "smtp://mailer:hunter2@smtp.example.com?tls=none"),
+            ("TESSERA_SMTP_URL", "http://mailer:hunter2@smtp.example.com"),
+            (
+                "TESSERA_SMTP_URL",
+                "smtp://mailer:hunter2@smtp.example.com?tls=opportunistic",
+            ),
+            ("TESSERA_MAIL_FROM", "not an address"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{value}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        assert_eq!(origin_host("http://[::1]:8080"), "::1");
+        assert_eq!(origin_host("https://a.example"), "a.example");
+        assert_eq!(origin_host("http://127.0.0.1:8080"), "127.0.0.1");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod cookies;
 pub mod endpoints;
+pub mod mail;
 pub mod middleware;
 pub mod passwords;
 pub mod problem;

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::router;
+use crate::mail::start_mail_worker;
 use crate::startup::build_state;
 use crate::state::SharedState;
 use crate::sync::spawn_sync;
@@ -35,6 +36,7 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     upkeep: JoinHandle<()>,
+    mail: Option<tessera_mail::MailWorkerHandle>,
 }
 
 impl RunningServer {
@@ -46,10 +48,22 @@ impl RunningServer {
         self.wait().await
     }
 
-    pub async fn wait(self) -> std::io::Result<()> {
-        let result = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    /// Waits for the server to stop, then stops the upkeep and lets the mail worker finish the
+    /// delivery in progress (a message it could not mark is sent again once its claim runs out).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.upkeep.abort();
+        if let Some(mail) = self.mail.take() {
+            mail.stop().await;
+        }
         result
+    }
+
+    /// Kills the mail worker wherever it is, as a crash would (for tests).
+    pub fn kill_mail_worker(&mut self) {
+        if let Some(mail) = self.mail.take() {
+            mail.kill();
+        }
     }
 }
 
@@ -69,6 +83,7 @@ pub async fn start(
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .ok_or_else(|| format!("cannot listen on {addr}: no local address"))?;
+    let mail = start_mail_worker(&state)?;
     let upkeep = spawn_sync(&state);
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
@@ -86,6 +101,7 @@ pub async fn start(
         stop: Some(stop),
         task,
         upkeep,
+        mail: Some(mail),
     })
 }
 

@@ -242,3 +242,56 @@ pub struct NoPeers;
 impl RevocationPublisher for NoPeers {
     async fn publish(&self, _revocation: &Revocation) {}
 }
+
+/// The durable mail queue (DESIGN.md "Mail"). Messages are queued sealed
+/// ([`crate::mail::MailSealingKey`]), in the same transaction as the state change that caused
+/// them: the store method of that change takes the [`SealedMail`](crate::mail::SealedMail) to
+/// queue with it. [`enqueue_mail`](MailQueue::enqueue_mail) is for mail that accompanies no
+/// state change.
+///
+/// Every instance runs a worker that claims one due message at a time, sends it and marks it;
+/// a claim excludes every other worker until it is marked or its lease runs out, so a message is
+/// sent by one worker at a time, and a worker that died holding a claim only delays its message.
+#[async_trait]
+pub trait MailQueue: Send + Sync {
+    /// Queues `mail` in a transaction of its own, due at once.
+    async fn enqueue_mail(&self, mail: crate::mail::SealedMail) -> Result<(), StoreError>;
+
+    /// Claims the queued message that has been due longest at `now` (`None` when none is due):
+    /// counts an attempt and makes it not due again before `now + lease`. Concurrent callers,
+    /// on any instance, never claim the same message while a claim holds.
+    async fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Option<crate::mail::ClaimedMail>, StoreError>;
+
+    /// Marks the claimed message sent and erases its payload. `false` (nothing written) when the
+    /// claim no longer holds (its lease ran out and another worker claimed it, or it was marked).
+    async fn mark_mail_sent(&self, claim: crate::mail::MailClaim, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Records a failed attempt: the message is due again at `retry_at` and keeps its payload.
+    /// `false` when the claim no longer holds.
+    async fn retry_mail(
+        &self,
+        claim: crate::mail::MailClaim,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the claimed message up as failed and erases its payload. `false` when the claim no
+    /// longer holds.
+    async fn fail_mail(
+        &self,
+        claim: crate::mail::MailClaim,
+        at: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts for the admin view and the health log.
+    async fn mail_stats(&self) -> Result<crate::mail::MailQueueStats, StoreError>;
+
+    /// Deletes messages sent before `before` (their payload is long gone; only the counts would
+    /// grow). Failed messages stay for operators. Returns how many went.
+    async fn prune_sent_mail(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}

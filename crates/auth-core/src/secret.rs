@@ -68,6 +68,11 @@ impl MasterKey {
         KeyEncryptionKey(self.derive(b"tessera/signing-key-encryption/v1"))
     }
 
+    /// Seals queued mail (which may carry a live token until sent) at rest.
+    pub fn mail_sealing_key(&self) -> crate::mail::MailSealingKey {
+        crate::mail::MailSealingKey(self.derive(b"tessera/mail-queue/v1"))
+    }
+
     /// HKDF-SHA256 (no salt: the master key is already uniformly random) expanded to 32 bytes
     /// under `label`. The labels are part of the stored-data format: changing one invalidates
     /// every refresh token, CSRF token or sealed signing key derived from it.
@@ -233,6 +238,7 @@ mod tests {
             refresh.tag,
             key.csrf_key().0,
             key.key_encryption_key().0,
+            key.mail_sealing_key().0,
             key.0,
         ];
         for (i, a) in all.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! (the embedded default) and PostgreSQL (scale-out).
 //!
 //! - [`entity`]: plain models of the tables (the schema itself is `tessera-migrations`);
-//! - `users`, `sessions`, `keys`, `events`: the repository implementations on [`SeaStore`], each
+//! - `users`, `sessions`, `keys`, `events`, `mail_queue`: the repository implementations on [`SeaStore`], each
 //!   with the conversion between its entity and the domain types;
 //! - [`notify`]: cross-instance [`Notice`]s over PostgreSQL `LISTEN`/`NOTIFY` (no-ops on SQLite),
 //!   and the [`RevocationPublisher`](tessera_auth_core::ports::RevocationPublisher) built on them;
@@ -42,6 +42,7 @@ mod error;
 mod events;
 mod keys;
 mod login_throttle;
+mod mail_queue;
 pub mod notify;
 mod sessions;
 mod time_value;
@@ -93,6 +94,8 @@ pub struct SeaStore {
     /// that turned a 1 ms write into a p99 of 600 ms. (Other processes on the same file, such as
     /// `tessera user create` beside a server, still meet the busy timeout.) Unused on PostgreSQL.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Wakes this process's mail worker when a transaction that queued mail has committed.
+    mail_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// Held from `BEGIN` to `COMMIT` of a SQLite write; nothing on PostgreSQL.
@@ -154,6 +157,7 @@ impl SeaStore {
             db,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

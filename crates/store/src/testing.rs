@@ -176,3 +176,29 @@ macro_rules! backend_tests {
         )+
     };
 }
+
+/// What a flow's store method does with the mail a change causes: the change (here, recording
+/// `event`) and `mail` in one transaction, then the worker woken after the commit. With
+/// `commit = false` the transaction rolls back instead, as when a later step of the change fails:
+/// neither the event nor the mail may then exist.
+pub async fn record_event_with_mail(
+    store: &SeaStore,
+    event: tessera_auth_core::events::SecurityEvent,
+    mail: &tessera_auth_core::mail::SealedMail,
+    commit: bool,
+) -> Result<(), crate::StoreError> {
+    let (_writer, txn) = store.begin_write().await?;
+    crate::events::insert_event(&txn, event).await?;
+    crate::mail_queue::enqueue_in(&txn, mail).await?;
+    if commit {
+        txn.commit()
+            .await
+            .map_err(crate::error::db_error("commit event with mail"))?;
+        store.wake_mail_worker();
+    } else {
+        txn.rollback()
+            .await
+            .map_err(crate::error::db_error("roll back event with mail"))?;
+    }
+    Ok(())
+}

@@ -4,6 +4,8 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_auth_core::AuthError;
+use tessera_auth_core::ports::MailQueue;
 use tessera_auth_core::service::UserChange;
 use tessera_auth_core::user::{Role, User};
 use time::OffsetDateTime;
@@ -59,6 +61,30 @@ pub struct AdminUserUpdate {
     pub role: MaybeUndefined<RoleView>,
     /// Disabling ends every session of the user at once.
     pub disabled: MaybeUndefined<bool>,
+}
+
+/// The mail queue (DESIGN.md "Mail"): how many messages wait, were given up or were sent.
+#[derive(Debug, Object)]
+#[oai(rename = "AdminMailQueue")]
+pub struct AdminMailView {
+    /// Waiting for delivery: new, being sent, or waiting for a retry after a failure.
+    pub queued: u64,
+    /// Given up (undeliverable, or still failing 24 hours after being queued).
+    pub failed: u64,
+    /// Sent within the last 7 days (older sent messages are deleted).
+    pub sent: u64,
+    /// When the oldest queued message was queued; absent when none is queued.
+    #[oai(skip_serializing_if_is_none)]
+    pub oldest_queued_at: Option<OffsetDateTime>,
+    /// How long, in seconds, the oldest queued message has waited; absent when none is queued.
+    #[oai(skip_serializing_if_is_none)]
+    pub oldest_queued_age_seconds: Option<u64>,
+}
+
+#[derive(ApiResponse)]
+pub enum MailQueueResponse {
+    #[oai(status = 200)]
+    Ok(Json<AdminMailView>),
 }
 
 #[derive(ApiResponse)]
@@ -139,6 +165,29 @@ impl AdminApi {
             .admin_update_user(&caller.claims, id.0, change, &meta)
             .await?;
         Ok(UpdateUserResponse::Ok(Json(AdminUserView::from(&user))))
+    }
+
+    /// The mail queue: queued, failed and sent counts, and how long the oldest queued message has
+    /// waited. Mail health is also in the server log.
+    #[oai(path = "/api/admin/mail", method = "get", operation_id = "admin_mail_queue")]
+    async fn mail_queue(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+    ) -> Result<MailQueueResponse, ApiError> {
+        caller.require_admin()?;
+        let stats = state.store.mail_stats().await.map_err(AuthError::from)?;
+        let now = state.clock.now();
+        let age = stats
+            .oldest_queued_at
+            .map(|at| u64::try_from((now - at).whole_seconds()).unwrap_or(0));
+        Ok(MailQueueResponse::Ok(Json(AdminMailView {
+            queued: stats.queued,
+            failed: stats.failed,
+            sent: stats.sent,
+            oldest_queued_at: stats.oldest_queued_at,
+            oldest_queued_age_seconds: age,
+        })))
     }
 
     /// End every session of a user.

@@ -11,6 +11,7 @@
 //! Rust, or order by the time-ordered (v7) ids.
 
 pub mod login_throttle;
+pub mod mail_queue;
 pub mod security_events;
 pub mod sessions;
 pub mod signing_keys;
@@ -18,6 +19,7 @@ pub mod users;
 
 pub mod prelude {
     pub use super::login_throttle::Entity as LoginThrottle;
+    pub use super::mail_queue::Entity as MailQueue;
     pub use super::security_events::Entity as SecurityEvents;
     pub use super::sessions::Entity as Sessions;
     pub use super::signing_keys::Entity as SigningKeys;

@@ -27,7 +27,14 @@ async fn migrations_apply_on_a_fresh_database_and_rerun_as_no_op(db: &TestDataba
     let store = migrated_store(db).await;
     assert_eq!(store.backend(), db.backend);
     store.ping().await.expect("ping");
-    for table in ["users", "sessions", "signing_keys", "security_events", "login_throttle"] {
+    for table in [
+        "users",
+        "sessions",
+        "signing_keys",
+        "security_events",
+        "login_throttle",
+        "mail_queue",
+    ] {
         assert_eq!(count(&store, table).await, 0, "{table} exists and is empty");
     }
     let applied = count(&store, "seaql_migrations").await;
