@@ -33,7 +33,10 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_RATE_LIMIT_PER_IP     auth requests a minute per client IP, 0 = off [default: 30]
   TESSERA_TRUSTED_PROXIES       CIDRs whose X-Forwarded-For is believed, comma-separated
   TESSERA_LOG_FORMAT            pretty or json [default: pretty]
-  TESSERA_SYNC_INTERVAL         poll for revocations and key rotations [default: 2s]
+  TESSERA_SYNC_INTERVAL         poll for revocations, key rotations and due mail [default: 2s]
+  TESSERA_SMTP_URL              smtps://user:pass@host:465, smtp://user:pass@host:587 (STARTTLS)
+                                or smtp://127.0.0.1:port?tls=none [default: .eml files in <data dir>/outbox]
+  TESSERA_MAIL_FROM             sender of every message [default: Tessera <no-reply@HOST of the public origin>]
   RUST_LOG                      log levels [default: info]";
 
 #[derive(Debug, Parser)]
