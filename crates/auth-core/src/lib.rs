@@ -22,6 +22,7 @@ pub mod clock;
 pub mod csrf;
 pub mod error;
 pub mod events;
+pub mod mfa;
 pub mod password;
 pub mod ports;
 pub mod refresh;
