@@ -114,9 +114,8 @@ pub struct StartedCeremony {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RegisteredPasskey {
     pub credential_id: Vec<u8>,
+    /// The relying party's serialised credential: public key (COSE), counter, flags, policy.
     pub credential: Vec<u8>,
-    /// COSE_Key of the credential's public key.
-    pub public_key: Vec<u8>,
     pub sign_count: u32,
     pub backup_eligible: bool,
     pub backup_state: bool,
