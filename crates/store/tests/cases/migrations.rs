@@ -1,4 +1,4 @@
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, Statement};
 use tessera_auth_core::ports::UserRepository;
 use tessera_store::testing::{TestDatabase, migrated_store};
@@ -59,11 +59,7 @@ async fn concurrent_migrations_from_two_pools_both_succeed(db: &TestDatabase) {
     assert_eq!(count(&a, "seaql_migrations").await, migration_count());
 }
 
-async fn insert(
-    store: &tessera_store::SeaStore,
-    table: &str,
-    columns: &[(&str, SimpleExpr)],
-) -> Result<(), sea_orm::DbErr> {
+async fn insert(store: &tessera_store::SeaStore, table: &str, columns: &[(&str, Expr)]) -> Result<(), sea_orm::DbErr> {
     let mut statement = Query::insert();
     statement
         .into_table(Alias::new(table))
@@ -91,17 +87,17 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
     let now = t0();
     let passkey = |owner: Uuid, credential_id: Vec<u8>| {
         vec![
-            ("id", Expr::val(Uuid::now_v7()).into()),
-            ("user_id", Expr::val(owner).into()),
-            ("credential_id", Expr::val(credential_id).into()),
-            ("credential", Expr::val(b"{}".to_vec()).into()),
-            ("name", Expr::val("laptop").into()),
-            ("sign_count", Expr::val(0i64).into()),
-            ("backup_eligible", Expr::val(false).into()),
-            ("backup_state", Expr::val(false).into()),
-            ("user_verified", Expr::val(true).into()),
-            ("transports", Expr::val("internal hybrid").into()),
-            ("created_at", Expr::val(now).into()),
+            ("id", Expr::val(Uuid::now_v7())),
+            ("user_id", Expr::val(owner)),
+            ("credential_id", Expr::val(credential_id)),
+            ("credential", Expr::val(b"{}".to_vec())),
+            ("name", Expr::val("laptop")),
+            ("sign_count", Expr::val(0i64)),
+            ("backup_eligible", Expr::val(false)),
+            ("backup_state", Expr::val(false)),
+            ("user_verified", Expr::val(true)),
+            ("transports", Expr::val("internal hybrid")),
+            ("created_at", Expr::val(now)),
         ]
     };
     insert(&store, "passkeys", &passkey(user.id, vec![1, 2, 3]))
@@ -127,9 +123,9 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
 
     let code = |owner: Uuid, hash: [u8; 32]| {
         vec![
-            ("code_hash", Expr::val(hash.to_vec()).into()),
-            ("user_id", Expr::val(owner).into()),
-            ("created_at", Expr::val(now).into()),
+            ("code_hash", Expr::val(hash.to_vec())),
+            ("user_id", Expr::val(owner)),
+            ("created_at", Expr::val(now)),
         ]
     };
     insert(&store, "recovery_codes", &code(user.id, [1; 32]))
@@ -140,10 +136,10 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
         &store,
         "totp_secrets",
         &[
-            ("user_id", Expr::val(user.id).into()),
-            ("sealed_secret", Expr::val(vec![0u8; 60]).into()),
-            ("last_used_step", Expr::val(59_000_000i64).into()),
-            ("created_at", Expr::val(now).into()),
+            ("user_id", Expr::val(user.id)),
+            ("sealed_secret", Expr::val(vec![0u8; 60])),
+            ("last_used_step", Expr::val(59_000_000i64)),
+            ("created_at", Expr::val(now)),
         ],
     )
     .await
@@ -153,12 +149,12 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
         &store,
         "ceremonies",
         &[
-            ("key", Expr::val(vec![2u8; 32]).into()),
-            ("kind", Expr::val("passkey_registration").into()),
-            ("user_id", Expr::val(user.id).into()),
-            ("state", Expr::val(b"{}".to_vec()).into()),
-            ("created_at", Expr::val(now).into()),
-            ("expires_at", Expr::val(expires).into()),
+            ("key", Expr::val(vec![2u8; 32])),
+            ("kind", Expr::val("passkey_registration")),
+            ("user_id", Expr::val(user.id)),
+            ("state", Expr::val(b"{}".to_vec())),
+            ("created_at", Expr::val(now)),
+            ("expires_at", Expr::val(expires)),
         ],
     )
     .await
@@ -167,12 +163,12 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
         &store,
         "ceremonies",
         &[
-            ("key", Expr::val(vec![3u8; 32]).into()),
-            ("kind", Expr::val("passkey_login").into()),
-            ("user_id", Expr::val(Option::<Uuid>::None).into()),
-            ("state", Expr::val(b"{}".to_vec()).into()),
-            ("created_at", Expr::val(now).into()),
-            ("expires_at", Expr::val(expires).into()),
+            ("key", Expr::val(vec![3u8; 32])),
+            ("kind", Expr::val("passkey_login")),
+            ("user_id", Expr::val(Option::<Uuid>::None)),
+            ("state", Expr::val(b"{}".to_vec())),
+            ("created_at", Expr::val(now)),
+            ("expires_at", Expr::val(expires)),
         ],
     )
     .await
@@ -181,12 +177,12 @@ async fn second_factor_tables_keep_credential_ids_unique_and_go_with_their_user(
         &store,
         "mfa_challenges",
         &[
-            ("key", Expr::val(vec![4u8; 32]).into()),
-            ("user_id", Expr::val(user.id).into()),
-            ("delivery", Expr::val("cookie").into()),
-            ("attempts", Expr::val(0i32).into()),
-            ("created_at", Expr::val(now).into()),
-            ("expires_at", Expr::val(expires).into()),
+            ("key", Expr::val(vec![4u8; 32])),
+            ("user_id", Expr::val(user.id)),
+            ("delivery", Expr::val("cookie")),
+            ("attempts", Expr::val(0i32)),
+            ("created_at", Expr::val(now)),
+            ("expires_at", Expr::val(expires)),
         ],
     )
     .await
