@@ -1,20 +1,14 @@
-//! The relying party against a software authenticator and WebAuthn client (1Password's
-//! passkey-rs): the options it emits go to the client as the browser would receive them
-//! (`{publicKey: …}` in the standard JSON), and what the client returns comes back as the
-//! browser's `toJSON()`.
+//! The relying party against a software authenticator driven as a browser drives one: the
+//! options it emits go in as `parse…OptionsFromJSON` would receive them, and what comes back is
+//! the browser's `toJSON()` (see `support`). A ceremony recorded with 1Password's passkey-rs
+//! replays too (`tests/fixtures/passkey-rs.json`).
+
+mod support;
 
 use std::collections::HashMap;
 
-use passkey_authenticator::{
-    Authenticator, CredentialStore, DiscoverabilitySupport, StoreInfo, UiHint, UserCheck, UserValidationMethod,
-};
-use passkey_client::{Client, DefaultClientData, WebauthnError as ClientError};
-use passkey_crypto::rust_crypto::RustCryptoBackend;
-use passkey_types::Passkey;
-use passkey_types::ctap2::make_credential::{Options, PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity};
-use passkey_types::ctap2::{Aaguid, Ctap2Error, StatusCode};
-use passkey_types::webauthn::{CredentialCreationOptions, CredentialRequestOptions, PublicKeyCredentialDescriptor};
 use serde_json::{Value, json};
+use support::Browser;
 use tessera_auth_core::clock::{Clock, ManualClock};
 use tessera_auth_core::mfa::ceremony::{Ceremony, CeremonyError, CeremonyKind};
 use tessera_auth_core::mfa::passkey::{
@@ -33,174 +27,6 @@ const ORIGIN: &str = "https://auth.example.com";
 fn relying_party() -> RelyingParty {
     // A new value each call: nothing is shared between "instances" but the configuration.
     RelyingParty::new(&Url::parse(ORIGIN).unwrap(), &[], "Tessera").unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The software authenticator
-
-/// Discoverable credentials, as a platform authenticator keeps them.
-#[derive(Default)]
-struct Keys {
-    passkeys: Vec<Passkey>,
-    /// A misbehaving authenticator that signs for any RP id with any credential it holds.
-    ignore_rp_id: bool,
-}
-
-#[async_trait::async_trait]
-impl CredentialStore for Keys {
-    type PasskeyItem = Passkey;
-
-    async fn find_credentials(
-        &self,
-        ids: Option<&[PublicKeyCredentialDescriptor]>,
-        rp_id: &str,
-        _user_handle: Option<&[u8]>,
-    ) -> Result<Vec<Passkey>, StatusCode> {
-        let found: Vec<Passkey> = self
-            .passkeys
-            .iter()
-            .filter(|p| self.ignore_rp_id || p.rp_id == rp_id)
-            .filter(|p| match ids {
-                Some(ids) if !ids.is_empty() => ids.iter().any(|d| d.id == p.credential_id),
-                _ => true,
-            })
-            .cloned()
-            .collect();
-        if found.is_empty() {
-            Err(Ctap2Error::NoCredentials.into())
-        } else {
-            Ok(found)
-        }
-    }
-
-    async fn save_credential(
-        &mut self,
-        cred: Passkey,
-        _user: PublicKeyCredentialUserEntity,
-        _rp: PublicKeyCredentialRpEntity,
-        _options: Options,
-    ) -> Result<(), StatusCode> {
-        self.passkeys.push(cred);
-        Ok(())
-    }
-
-    async fn update_credential(&mut self, cred: &Passkey) -> Result<(), StatusCode> {
-        if let Some(stored) = self.passkeys.iter_mut().find(|p| p.credential_id == cred.credential_id) {
-            *stored = cred.clone();
-        }
-        Ok(())
-    }
-
-    async fn get_info(&self) -> StoreInfo {
-        StoreInfo {
-            discoverability: DiscoverabilitySupport::Full,
-        }
-    }
-}
-
-/// The person at the keyboard: always present, verified when the authenticator can verify.
-struct Person {
-    can_verify: bool,
-}
-
-#[async_trait::async_trait]
-impl UserValidationMethod for Person {
-    type PasskeyItem = Passkey;
-
-    async fn check_user<'a>(
-        &self,
-        hint: UiHint<'a, Passkey>,
-        presence: bool,
-        verification: bool,
-    ) -> Result<UserCheck, Ctap2Error> {
-        // The browser tells the person this authenticator is already registered; they stop.
-        if let UiHint::InformExcludedCredentialFound(_) = hint {
-            return Err(Ctap2Error::CredentialExcluded);
-        }
-        Ok(UserCheck {
-            presence,
-            verification: verification && self.can_verify,
-        })
-    }
-
-    fn is_presence_enabled(&self) -> bool {
-        true
-    }
-
-    fn is_verification_enabled(&self) -> Option<bool> {
-        Some(self.can_verify)
-    }
-}
-
-type SoftClient = Client<Keys, Person, RustCryptoBackend, public_suffix::PublicSuffixList, ()>;
-
-/// A browser with a platform authenticator.
-struct Browser {
-    client: SoftClient,
-    origin: Url,
-    /// The backup flags (eligible, backed up) the authenticator reports. passkey-rs makes synced
-    /// credentials (both set); `Some` rewrites them, see [`set_registration_flags`].
-    backup_flags: Option<(bool, bool)>,
-}
-
-impl Browser {
-    /// A device-bound authenticator. `verifies`: it has a PIN/biometrics and the browser asks
-    /// for it when the relying party prefers it. `counters`: it keeps signature counters.
-    fn new(origin: &str, verifies: bool, counters: bool) -> Browser {
-        let mut authenticator = Authenticator::new(
-            Aaguid::new_empty(),
-            Keys::default(),
-            Person { can_verify: verifies },
-            RustCryptoBackend,
-        );
-        authenticator.set_make_credentials_with_signature_counter(counters);
-        Browser {
-            client: Client::new(authenticator)
-                .allows_insecure_localhost(true)
-                .user_verification_when_preferred(verifies),
-            origin: Url::parse(origin).unwrap(),
-            backup_flags: Some((false, false)),
-        }
-    }
-
-    fn keys(&mut self) -> &mut Keys {
-        self.client.authenticator_mut().store_mut()
-    }
-
-    /// `navigator.credentials.create({publicKey: parseCreationOptionsFromJSON(options)})` then
-    /// `credential.toJSON()`.
-    async fn create(&mut self, options: &Value) -> Result<Value, ClientError> {
-        let request: CredentialCreationOptions = serde_json::from_value(json!({ "publicKey": options })).unwrap();
-        let created = self.client.register(&self.origin, request, DefaultClientData).await?;
-        let mut credential = serde_json::to_value(created).unwrap();
-        if let Some((eligible, backed_up)) = self.backup_flags {
-            set_registration_flags(&mut credential, eligible, backed_up);
-        }
-        Ok(credential)
-    }
-
-    /// `navigator.credentials.get({publicKey: parseRequestOptionsFromJSON(options)})` then
-    /// `credential.toJSON()`.
-    async fn get(&mut self, options: &Value) -> Result<Value, ClientError> {
-        let request: CredentialRequestOptions = serde_json::from_value(json!({ "publicKey": options })).unwrap();
-        let assertion = self
-            .client
-            .authenticate(&self.origin, request, DefaultClientData)
-            .await?;
-        let mut credential = serde_json::to_value(assertion).unwrap();
-        if let Some((eligible, backed_up)) = self.backup_flags {
-            let raw_id = unb64(credential["rawId"].as_str().unwrap());
-            let key = self
-                .keys()
-                .passkeys
-                .iter()
-                .find(|p| *p.credential_id == *raw_id)
-                .map(|p| p.key.clone())
-                .unwrap();
-            resign_assertion_with_flags(&mut credential, &key, eligible, backed_up);
-        }
-        Ok(credential)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,8 +229,7 @@ async fn a_passkey_registered_with_user_verification_must_keep_verifying() {
     let mut browser = Browser::new(ORIGIN, true, false);
     register(&rp, &mut ada, &mut browser).await;
     // The same authenticator now answers without verifying (the browser did not ask).
-    browser.client = std::mem::replace(&mut browser.client, Browser::new(ORIGIN, true, false).client)
-        .user_verification_when_preferred(false);
+    browser.ask_user_verification = false;
     assert_eq!(
         login(&rp, &[&ada], &mut browser).await.unwrap_err(),
         PasskeyError::UserNotVerified
@@ -501,6 +326,19 @@ async fn second_factor_accepts_only_the_users_own_passkeys() {
             .is_ok()
     );
 
+    // A passkey added after the options were sent was not offered: refused too.
+    let started = rp.start_for_user(&ada.passkeys).unwrap();
+    let mut adas_key = Browser::new(ORIGIN, true, false);
+    register(&rp, &mut ada, &mut adas_key).await;
+    let mut widened = started.options.clone();
+    widened["allowCredentials"] = json!([{"type": "public-key", "id": b64(&ada.passkeys[2].credential_id)}]);
+    let credential = adas_key.get(&widened).await.unwrap();
+    assert_eq!(
+        rp.finish_for_user(&started.state, &credential, ada.id, &ada.passkeys)
+            .unwrap_err(),
+        PasskeyError::UnknownCredential
+    );
+
     // No passkeys, or several users' passkeys: never a discoverable request.
     assert_eq!(rp.start_for_user(&[]).unwrap_err(), PasskeyError::UnknownCredential);
     assert_eq!(
@@ -561,14 +399,14 @@ async fn a_counter_that_goes_backwards_on_a_device_bound_passkey_is_refused() {
         ada.apply(&verified);
     }
     // A clone of the key (its counter one behind): the next assertion says 2 again.
-    browser.keys().passkeys[0].counter = Some(1);
+    browser.keys().credentials[0].counter = 1;
     assert_eq!(
         login(&rp, &[&ada], &mut browser).await.unwrap_err(),
         PasskeyError::CounterRegressed
     );
     assert_eq!(ada.passkeys[0].sign_count, 2, "nothing to store after a refusal");
     // The genuine key, ahead again, still works.
-    browser.keys().passkeys[0].counter = Some(5);
+    browser.keys().credentials[0].counter = 5;
     let verified = login(&rp, &[&ada], &mut browser).await.unwrap();
     assert_eq!(verified.sign_count, 6);
 }
@@ -887,68 +725,7 @@ fn options_use_only_level_3_json_members() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backup flags. The software authenticator makes synced credentials only (BE and BS set), so
-// the browser above rewrites the flags to model other authenticators: a registration's
-// attestation is "none" (nothing signs its authenticator data), and an assertion is signed
-// again with the credential's private key, as that authenticator would have signed it.
-
-fn set_backup_flags(auth_data: &mut [u8], eligible: bool, backed_up: bool) {
-    const BE: u8 = 1 << 3;
-    const BS: u8 = 1 << 4;
-    let flags = &mut auth_data[32];
-    *flags &= !(BE | BS);
-    if eligible {
-        *flags |= BE;
-    }
-    if backed_up {
-        *flags |= BS;
-    }
-}
-
-fn set_registration_flags(credential: &mut Value, eligible: bool, backed_up: bool) {
-    let object = unb64(credential["response"]["attestationObject"].as_str().unwrap());
-    let mut value: ciborium::Value = ciborium::de::from_reader(&object[..]).unwrap();
-    let ciborium::Value::Map(entries) = &mut value else {
-        panic!("attestation object is a map")
-    };
-    let auth_data = entries
-        .iter_mut()
-        .find(|(k, _)| k.as_text() == Some("authData"))
-        .map(|(_, v)| v)
-        .unwrap();
-    let ciborium::Value::Bytes(bytes) = auth_data else {
-        panic!("authData is bytes")
-    };
-    set_backup_flags(bytes, eligible, backed_up);
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(&value, &mut out).unwrap();
-    credential["response"]["attestationObject"] = json!(b64(&out));
-    if let Some(text) = credential["response"]["authenticatorData"].as_str() {
-        let mut bytes = unb64(text);
-        set_backup_flags(&mut bytes, eligible, backed_up);
-        credential["response"]["authenticatorData"] = json!(b64(&bytes));
-    }
-}
-
-fn resign_assertion_with_flags(credential: &mut Value, key: &passkey_crypto::CoseKey, eligible: bool, backed_up: bool) {
-    use p256::ecdsa::signature::Signer;
-    use sha2::Digest;
-    let mut auth_data = unb64(credential["response"]["authenticatorData"].as_str().unwrap());
-    set_backup_flags(&mut auth_data, eligible, backed_up);
-    let client_data = unb64(credential["response"]["clientDataJSON"].as_str().unwrap());
-    let mut message = auth_data.clone();
-    message.extend_from_slice(&sha2::Sha256::digest(&client_data));
-    let d = key
-        .params
-        .iter()
-        .find(|(label, _)| *label == passkey_crypto::coset::Label::Int(-4))
-        .and_then(|(_, value)| value.as_bytes())
-        .unwrap();
-    let signing_key = p256::ecdsa::SigningKey::from_slice(d).unwrap();
-    let signature: p256::ecdsa::Signature = signing_key.sign(&message);
-    credential["response"]["authenticatorData"] = json!(b64(&auth_data));
-    credential["response"]["signature"] = json!(b64(&signature.to_der().to_bytes()));
-}
+// Backup flags.
 
 async fn synced_login(
     rp: &RelyingParty,
@@ -957,7 +734,7 @@ async fn synced_login(
     eligible: bool,
     backed_up: bool,
 ) -> Result<VerifiedAssertion, PasskeyError> {
-    browser.backup_flags = Some((eligible, backed_up));
+    browser.backup_flags = (eligible, backed_up);
     login(rp, &[ada], browser).await
 }
 
@@ -966,8 +743,8 @@ async fn a_synced_passkey_records_its_backup_flags_and_keeps_working_when_its_co
     let rp = relying_party();
     let mut ada = Account::new("ada@example.com");
     let mut browser = Browser::new(ORIGIN, true, true);
-    // As the authenticator reports them, untouched: synced.
-    browser.backup_flags = None;
+    // A synced passkey.
+    browser.backup_flags = (true, true);
     let registered = register(&rp, &mut ada, &mut browser).await;
     assert!(
         registered.backup_eligible && registered.backup_state,
@@ -986,14 +763,14 @@ async fn a_synced_passkey_records_its_backup_flags_and_keeps_working_when_its_co
 
     // Another device's copy with a lower counter: accepted, reported, and the stored counter
     // does not go down.
-    browser.keys().passkeys[0].counter = Some(0);
+    browser.keys().credentials[0].counter = 0;
     let verified = synced_login(&rp, &ada, &mut browser, true, true).await.unwrap();
     assert!(verified.counter_regressed_on_synced);
     assert_eq!(verified.sign_count, 1);
     ada.apply(&verified);
 
     // The backup state may change (a new device not yet backed up): recorded.
-    browser.keys().passkeys[0].counter = Some(7);
+    browser.keys().credentials[0].counter = 7;
     let verified = synced_login(&rp, &ada, &mut browser, true, false).await.unwrap();
     assert!(!verified.backup_state && verified.backup_eligible);
     assert!(verified.updated_credential.is_some());
@@ -1033,4 +810,66 @@ async fn a_device_bound_passkey_that_becomes_synced_is_recorded_as_synced() {
     let verified = synced_login(&rp, &ada, &mut browser, true, true).await.unwrap();
     ada.apply(&verified);
     assert!(ada.passkeys[0].backup_state);
+}
+
+/// A registration and a usernameless login recorded with 1Password's passkey-rs
+/// (passkey-authenticator and passkey-client 0.6.0, which turn the options JSON into CTAP
+/// requests and answer in the `toJSON()` form, with a synced credential): an authenticator and
+/// client written by someone else, kept as data because passkey-rs turns on serde_json's
+/// `preserve_order` for every crate built with it.
+#[test]
+fn a_ceremony_recorded_with_passkey_rs_replays() {
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/passkey-rs.json")).unwrap();
+    let rp = relying_party();
+    let user_id: Uuid = serde_json::from_value(fixture["user_id"].clone()).unwrap();
+    let registration = &fixture["registration"];
+    let registered = rp
+        .finish_registration(
+            registration["state"].as_str().unwrap().as_bytes(),
+            &registration["credential"],
+        )
+        .unwrap();
+    assert!(registered.user_verified);
+    assert!(
+        registered.backup_eligible && registered.backup_state,
+        "passkey-rs makes synced passkeys"
+    );
+    assert_eq!(registered.discoverable, Some(true));
+    assert_eq!(registered.transports, ["internal", "hybrid"]);
+    let passkey = StoredPasskey {
+        id: Uuid::now_v7(),
+        user_id,
+        credential_id: registered.credential_id,
+        credential: registered.credential,
+        name: "passkey-rs".into(),
+        sign_count: registered.sign_count,
+        backup_eligible: registered.backup_eligible,
+        backup_state: registered.backup_state,
+        created_at: now(),
+        last_used_at: None,
+    };
+    let login = &fixture["login"];
+    assert_eq!(rp.identify(&login["credential"]).unwrap().user_id, user_id);
+    let verified = rp
+        .finish_login(
+            login["state"].as_str().unwrap().as_bytes(),
+            &login["credential"],
+            &passkey,
+        )
+        .unwrap();
+    assert!(verified.user_verified);
+    assert_eq!(
+        amr(decide(
+            LoginPath::Passkey(verified.proof()),
+            &EnrolledFactors::default()
+        )),
+        ["swk", "user", "mfa"]
+    );
+    // The recording is bound to its challenge: another ceremony's state refuses it.
+    let other = rp.start_login().unwrap();
+    assert_eq!(
+        rp.finish_login(&other.state, &login["credential"], &passkey)
+            .unwrap_err(),
+        PasskeyError::Rejected("challenge")
+    );
 }
