@@ -17,6 +17,7 @@ mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_security_events;
 mod m20261123_000005_create_login_throttle;
 mod m20261202_000006_create_mail_queue;
+mod m20261201_000001_create_second_factors;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_security_events::Migration),
             Box::new(m20261123_000005_create_login_throttle::Migration),
             Box::new(m20261202_000006_create_mail_queue::Migration),
+            Box::new(m20261201_000001_create_second_factors::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ pub mod csrf;
 pub mod error;
 pub mod events;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod ports;
 pub mod refresh;

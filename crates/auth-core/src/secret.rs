@@ -73,6 +73,12 @@ impl MasterKey {
         crate::mail::MailSealingKey(self.derive(b"tessera/mail-queue/v1"))
     }
 
+    /// Seals users' TOTP secrets at rest: a key of its own, so a sealed TOTP secret never opens
+    /// as a signing key (or the reverse) even before the associated data is checked.
+    pub fn totp_encryption_key(&self) -> KeyEncryptionKey {
+        KeyEncryptionKey(self.derive(b"tessera/totp-secret-encryption/v1"))
+    }
+
     /// HKDF-SHA256 (no salt: the master key is already uniformly random) expanded to 32 bytes
     /// under `label`. The labels are part of the stored-data format: changing one invalidates
     /// every refresh token, CSRF token or sealed signing key derived from it.
@@ -239,6 +245,7 @@ mod tests {
             key.csrf_key().0,
             key.key_encryption_key().0,
             key.mail_sealing_key().0,
+            key.totp_encryption_key().0,
             key.0,
         ];
         for (i, a) in all.iter().enumerate() {
