@@ -10,7 +10,7 @@ use time::macros::datetime;
 use super::*;
 use crate::access::{StoredSigningKey, generate_ed25519_key};
 use crate::clock::ManualClock;
-use crate::password::{Argon2Params, PasswordHasher};
+use crate::password::{Argon2Params, PasswordHasher, Verification};
 use crate::ports::{
     AccountChange, EventRepository, KeyRepository, LoginThrottleRepository, SessionRepository, UserRepository,
 };
@@ -44,6 +44,11 @@ struct MemoryStore {
     /// Makes `rotate_if_current` always decline, as a store is allowed to.
     decline_fast_path: std::sync::atomic::AtomicBool,
     fast_rotations: AtomicUsize,
+    /// Makes this many `claim_login_attempt` calls lose the race: another attempt is counted
+    /// just before (when `steal_counts`), or the row changes under it (otherwise), and the
+    /// claim reports `false`.
+    lose_claims: AtomicUsize,
+    steal_counts: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
@@ -417,6 +422,32 @@ impl LoginThrottleRepository for MemoryStore {
         Ok(())
     }
 
+    async fn claim_login_attempt(
+        &self,
+        key: &[u8; 32],
+        seen: Option<u32>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let lose = self
+            .lose_claims
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            if self.steal_counts.load(Ordering::SeqCst) {
+                let entry = state.throttle.entry(*key).or_insert((0, at));
+                *entry = (entry.0 + 1, at);
+            }
+            return Ok(false);
+        }
+        let current = state.throttle.get(key).map(|(failures, _)| *failures);
+        if current != seen {
+            return Ok(false);
+        }
+        state.throttle.insert(*key, (seen.unwrap_or(0) + 1, at));
+        Ok(true)
+    }
+
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
         self.lock().throttle.remove(key);
         Ok(())
@@ -466,6 +497,23 @@ impl PasswordHashing for InlineHasher {
     }
 }
 
+/// A per-client allowance that can be used up on demand, counting what was taken.
+#[derive(Default)]
+struct TestLimiter {
+    exhausted: std::sync::atomic::AtomicBool,
+    taken: AtomicUsize,
+}
+
+impl AttemptLimiter for TestLimiter {
+    fn try_acquire(&self, _meta: &RequestMeta) -> Result<(), u64> {
+        if self.exhausted.load(Ordering::SeqCst) {
+            return Err(7);
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 struct RecordingPublisher {
     published: Mutex<Vec<Revocation>>,
@@ -484,6 +532,7 @@ struct Harness {
     hasher: Arc<InlineHasher>,
     clock: Arc<ManualClock>,
     publisher: Arc<RecordingPublisher>,
+    limiter: Arc<TestLimiter>,
     kek: KeyEncryptionKey,
 }
 
@@ -509,6 +558,7 @@ fn harness() -> Harness {
     });
     let clock = Arc::new(ManualClock::new(T0));
     let publisher = Arc::new(RecordingPublisher::default());
+    let limiter = Arc::new(TestLimiter::default());
     let service = AuthService::new(AuthServiceParts {
         store: store.clone(),
         passwords: hasher.clone(),
@@ -524,6 +574,7 @@ fn harness() -> Harness {
         clock: clock.clone(),
         revocations: Arc::new(RevocationSet::new()),
         publisher: publisher.clone(),
+        limiter: limiter.clone(),
     });
     Harness {
         service,
@@ -531,6 +582,7 @@ fn harness() -> Harness {
         hasher,
         clock,
         publisher,
+        limiter,
         kek,
     }
 }
