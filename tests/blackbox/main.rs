@@ -12,6 +12,7 @@ mod bad_input;
 mod bearer;
 mod csrf;
 mod flow;
+mod forwarded;
 mod headers;
 mod jwt;
 mod login;

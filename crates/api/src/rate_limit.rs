@@ -104,7 +104,7 @@ pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
 pub async fn rate_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if let Some(bucket) = bucket_for(req.method(), req.uri().path()) {
         let state = req.data::<SharedState>().ok_or_else(ApiError::internal)?;
-        if let Some(ip) = client_ip(&req, &state.config.trusted_proxies)
+        if let Some(ip) = client_ip(&req, &state.config)
             && let Err(retry_after) = state.rate_limits.check(bucket, ip)
         {
             return Err(ApiError::rate_limited(retry_after).into());
