@@ -362,8 +362,131 @@ async fn cors_for_allowed_origins(db: &TestDatabase) {
     assert!(failures.is_empty(), "foreign-origin refusals:\n{}", failures.join("\n"));
 }
 
+/// Whether `reply` says that it varies with `header` (issue 12, Low 2).
+fn varies_with(reply: &Reply, header: &str) -> bool {
+    reply
+        .headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(header) || token.trim() == "*")
+}
+
+/// With CORS on, every response depends on `Origin` (it is granted to some origins and not
+/// others), so every response says `Vary: Origin` — with or without an `Origin` in the request,
+/// cached assets and JWKS included — or a shared cache could hand one origin's grant (or its
+/// absence) to another. Preflights also vary with the requested method and headers.
+async fn vary_origin_wherever_origin_matters(db: &TestDatabase) {
+    const APP: &str = "https://app.example";
+    let server = TestServer::start(db, &[("TESSERA_ALLOWED_ORIGINS", APP)]).await;
+    let index = server.get("/").await;
+    let asset = index
+        .text()
+        .split('"')
+        .find(|piece| piece.starts_with("/assets/"))
+        .map(str::to_owned);
+    let mut paths = vec![
+        "/".to_owned(),
+        "/.well-known/jwks.json".to_owned(),
+        "/api/health".to_owned(),
+        "/api/me".to_owned(),
+        "/api/no-such-thing".to_owned(),
+    ];
+    paths.extend(asset.clone());
+    let mut failures = Vec::new();
+    for path in &paths {
+        for origin in [Some(APP), Some(ORIGIN), Some("https://evil.example"), None] {
+            let mut request = server.request(Method::GET, path);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let reply = send_raw(request).await;
+            if !varies_with(&reply, "origin") {
+                failures.push(format!("GET {path} with Origin {origin:?}: {:?}", reply.headers));
+            }
+        }
+    }
+    if let Some(asset) = &asset {
+        let reply = send_raw(server.request(Method::GET, asset).header("origin", APP)).await;
+        assert!(reply.header("cache-control").unwrap_or("").contains("immutable"));
+        assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
+        // A revalidation answers the same way.
+        let etag = reply.header("etag").expect("etag").to_owned();
+        let again = send_raw(
+            server
+                .request(Method::GET, asset)
+                .header("origin", APP)
+                .header("if-none-match", etag),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        if !varies_with(&again, "origin") {
+            failures.push(format!("304 of {asset}: {:?}", again.headers));
+        }
+    }
+    let login = json!({"email": "nobody@example.com", "password": PASSWORD});
+    for origin in [APP, "https://evil.example"] {
+        let reply = send_raw(
+            server
+                .request(Method::POST, "/api/auth/login")
+                .header("origin", origin)
+                .json(&login),
+        )
+        .await;
+        if !varies_with(&reply, "origin") {
+            failures.push(format!("POST login from {origin}: {:?}", reply.headers));
+        }
+    }
+    for origin in [APP, "https://evil.example"] {
+        let preflight = send_raw(
+            server
+                .request(Method::OPTIONS, "/api/me")
+                .header("origin", origin)
+                .header("access-control-request-method", "PATCH")
+                .header("access-control-request-headers", "content-type"),
+        )
+        .await;
+        for header in [
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+        ] {
+            if !varies_with(&preflight, header) {
+                failures.push(format!(
+                    "preflight from {origin} without Vary {header}: {:?}",
+                    preflight.headers
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "responses without Vary:\n{}", failures.join("\n"));
+
+    // CORS off: unsafe requests still depend on Origin (the origin check), reads do not.
+    let master_key = server.env("TESSERA_MASTER_KEY").expect("master key").to_owned();
+    let server = TestServer::start(db, &[("TESSERA_MASTER_KEY", &master_key)]).await;
+    let reply = send_raw(
+        server
+            .request(Method::POST, "/api/auth/login")
+            .header("origin", "https://evil.example")
+            .json(&login),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(varies_with(&reply, "origin"), "{:?}", reply.headers);
+    let reply = send_raw(server.request(Method::POST, "/api/auth/login").json(&login)).await;
+    assert!(varies_with(&reply, "origin"), "{:?}", reply.headers);
+    let reply = send_raw(server.request(Method::GET, "/.well-known/jwks.json")).await;
+    assert!(
+        !varies_with(&reply, "origin"),
+        "nothing depends on Origin: {:?}",
+        reply.headers
+    );
+}
+
 tessera_store::backend_tests!(
     security_headers_and_system_endpoints,
     insecure_cookie_mode,
-    cors_for_allowed_origins
+    cors_for_allowed_origins,
+    vary_origin_wherever_origin_matters,
 );

@@ -133,6 +133,50 @@ fn too_large() -> ApiError {
     )
 }
 
+/// `Vary: Origin` on every response whose content depends on the request's `Origin`, so no cache
+/// (the browser's, a CDN's) serves one origin's answer to another:
+/// - with CORS on (`TESSERA_ALLOWED_ORIGINS`), every response: the CORS headers are granted to
+///   some origins and not to others (or to requests without one), on API answers, JWKS and
+///   assets cached for a year alike; preflights also vary with the requested method and headers;
+/// - always, unsafe requests: the origin check refuses foreign origins.
+///
+/// Values already present are kept; `*` already says everything.
+fn vary_on_origin(headers: &mut poem::http::HeaderMap, method: &Method, cors: bool) {
+    let mut names: Vec<&'static str> = Vec::new();
+    if cors || is_unsafe(method) {
+        names.push("Origin");
+    }
+    if cors && *method == Method::OPTIONS {
+        names.extend(["Access-Control-Request-Method", "Access-Control-Request-Headers"]);
+    }
+    if names.is_empty() {
+        return;
+    }
+    let present: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty())
+        .collect();
+    if present.iter().any(|token| token == "*") {
+        return;
+    }
+    let mut tokens = present.clone();
+    for name in names {
+        if !present.iter().any(|token| token.eq_ignore_ascii_case(name)) {
+            tokens.push(name.to_owned());
+        }
+    }
+    if tokens.len() == present.len() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&tokens.join(", ")) {
+        headers.insert(header::VARY, value);
+    }
+}
+
 /// Policy for the SPA and any other HTML: no inline script, nothing from other origins.
 const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -141,9 +185,13 @@ const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Headers every response carries (DESIGN.md "Headers").
+/// Headers every response carries (DESIGN.md "Headers"), and `Vary` wherever the answer depends
+/// on `Origin` (see [`vary_on_origin`]).
 pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let secure = req.data::<SharedState>().is_some_and(|s| s.config.cookie_secure);
+    let cors = req
+        .data::<SharedState>()
+        .is_some_and(|s| !s.config.allowed_origins.is_empty());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     // Errors from inner layers (CORS refusals, say) get the headers too.
@@ -175,10 +223,46 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         };
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     }
+    vary_on_origin(headers, &method, cors);
     // Everything under /api is per-user or auth state: never cache it. (Static SPA assets set
     // their own caching.)
     if path.starts_with("/api/") && method != Method::OPTIONS {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary_after(existing: &[&str], method: Method, cors: bool) -> Vec<String> {
+        let mut headers = poem::http::HeaderMap::new();
+        for value in existing {
+            headers.append(header::VARY, HeaderValue::from_str(value).unwrap());
+        }
+        vary_on_origin(&mut headers, &method, cors);
+        headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn vary_is_added_once_and_merged() {
+        assert_eq!(vary_after(&[], Method::GET, true), ["Origin"]);
+        assert_eq!(vary_after(&[], Method::GET, false), Vec::<String>::new());
+        assert_eq!(vary_after(&[], Method::POST, false), ["Origin"]);
+        assert_eq!(vary_after(&["origin"], Method::GET, true), ["origin"]);
+        assert_eq!(
+            vary_after(&["Accept-Encoding", "Cookie"], Method::GET, true),
+            ["Accept-Encoding, Cookie, Origin"]
+        );
+        assert_eq!(vary_after(&["*"], Method::GET, true), ["*"]);
+        assert_eq!(
+            vary_after(&["Origin"], Method::OPTIONS, true),
+            ["Origin, Access-Control-Request-Method, Access-Control-Request-Headers"]
+        );
+    }
 }
