@@ -11,6 +11,7 @@ mod admin;
 mod bad_input;
 mod bearer;
 mod csrf;
+mod duplicate_keys;
 mod flow;
 mod forwarded;
 mod headers;

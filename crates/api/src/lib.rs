@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod cookies;
+pub mod duplicate_keys;
 pub mod endpoints;
 pub mod middleware;
 pub mod passwords;

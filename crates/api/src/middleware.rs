@@ -9,6 +9,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::auth::is_unsafe;
+use crate::duplicate_keys::{self, Scan};
 use crate::problem::{ApiError, ProblemCode};
 use crate::state::SharedState;
 
@@ -57,7 +58,8 @@ fn is_json(req: &Request) -> bool {
 /// - an `Origin` other than the public origin or a configured allowed origin;
 /// - a non-empty body that is not JSON (HTML forms cannot send `application/json` cross-site
 ///   without a CORS preflight, so this also protects login and register);
-///   and any body over [`MAX_BODY_BYTES`].
+///   and any body over [`MAX_BODY_BYTES`], and any JSON body with a duplicate key (400
+///   `validation_failed`, whatever the method or endpoint).
 pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let state = req.data::<SharedState>().cloned().ok_or_else(ApiError::internal)?;
     if is_unsafe(req.method()) {
@@ -88,6 +90,15 @@ pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Resu
     let body = read_limited(req.take_body()).await?;
     if !body.is_empty() && is_unsafe(req.method()) && !is_json(&req) {
         return Err(ApiError::csrf_failed("request body must be application/json").into());
+    }
+    // Every JSON body, in one place: a key twice in one object is refused (see `duplicate_keys`).
+    if is_json(&req)
+        && !body.iter().all(u8::is_ascii_whitespace)
+        && let Scan::Duplicate(key) = duplicate_keys::scan(&body)
+    {
+        return Err(
+            ApiError::validation(format!("request body has the key {key:?} more than once in one object")).into(),
+        );
     }
     req.set_body(body);
     next.call(req).await.map(IntoResponse::into_response)
