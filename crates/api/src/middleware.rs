@@ -104,6 +104,33 @@ pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Resu
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Request headers above either limit are refused with 431 (see [`header_limits`]). In line with
+/// common proxies (nginx: 4 × 8 KiB) and hyper's default field count.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// Refuses a request whose header section is over [`MAX_HEADER_BYTES`] (names, values and their
+/// separators) or has more than [`MAX_HEADER_FIELDS`] fields: 431
+/// `request_header_fields_too_large`, a problem document with the usual headers like every other
+/// error. (hyper's own limits are set higher in `connections`, so such requests get here rather
+/// than hyper's bare 431.) Runs before cookies are parsed.
+pub async fn header_limits<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
+        let problem = ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProblemCode::RequestHeaderFieldsTooLarge,
+            "request headers are over 32 KiB or 100 fields; clearing this site's cookies may help".to_owned(),
+        );
+        return Ok(problem.into_response());
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// Oversized bodies up to this size are read and discarded before the 413 is sent, so the client
 /// finishes its upload and sees the answer instead of a reset connection. Larger ones are cut off.
 const DRAIN_CAP: u64 = 1024 * 1024;
