@@ -16,6 +16,7 @@ mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_security_events;
 mod m20261123_000005_create_login_throttle;
+mod m20261202_000001_add_users_email_skeleton;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_security_events::Migration),
             Box::new(m20261123_000005_create_login_throttle::Migration),
+            Box::new(m20261202_000001_add_users_email_skeleton::Migration),
         ]
     }
 }

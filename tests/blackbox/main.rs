@@ -21,3 +21,4 @@ mod multi_instance;
 mod refresh;
 mod restart;
 mod throttling;
+mod unicode;

@@ -18,6 +18,9 @@ use crate::user::{NewUser, Role, User};
 pub enum StoreError {
     #[error("email address already registered")]
     EmailTaken,
+    /// Another account's address has the same TR39 skeleton (looks the same).
+    #[error("email address confusable with a registered one")]
+    EmailConfusable,
     /// The account was disabled (or deleted) while a session was being created for it.
     #[error("the account is disabled")]
     AccountDisabled,
@@ -31,9 +34,14 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Fails with [`StoreError::EmailTaken`] on the unique constraint (never check-then-insert).
+    /// Stores the address with its skeleton hash ([`Email::skeleton_hash`]). Fails with
+    /// [`StoreError::EmailTaken`] when the address is taken, [`StoreError::EmailConfusable`] when
+    /// another account's address has the same skeleton; both decided by unique constraints (never
+    /// check-then-insert).
+    ///
+    /// [`Email::skeleton_hash`]: crate::user::Email::skeleton_hash
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
-    /// `email` is already normalised.
+    /// `email` is already normalised ([`normalise_email`](crate::user::normalise_email)).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError>;
     /// `None` when the user does not exist.

@@ -166,7 +166,10 @@ impl AuthService {
         let email = Email::parse(&input.email).ok_or_else(|| {
             validation(
                 "email",
-                format!("must be an email address of at most {} characters", user::EMAIL_MAX_LEN),
+                format!(
+                    "must be an email address of at most {} characters, without invisible or control characters",
+                    user::EMAIL_MAX_LEN
+                ),
             )
         })?;
         let name = normalise_name(&input.name)?;
@@ -186,6 +189,12 @@ impl AuthService {
             .await
             .map_err(|error| match error {
                 StoreError::EmailTaken => AuthError::EmailTaken,
+                // Says no more than `EmailTaken` would (less: not which address), and keeps
+                // look-alike accounts from being opened to impersonate one.
+                StoreError::EmailConfusable => validation(
+                    "email",
+                    "looks the same as the address of an existing account; use another address",
+                ),
                 other => AuthError::Store(other),
             })
     }
@@ -205,9 +214,12 @@ impl AuthService {
     ) -> Result<LoggedIn, AuthError> {
         let key = throttle::throttle_key(email);
         let check = async {
-            let user = match Email::parse(email) {
-                Some(email) => self.store.find_user_by_email(email.as_str()).await?,
-                None => None,
+            // Looked up as stored (normalised, without the rules for new addresses), so accounts
+            // from before a rule stay reachable.
+            let normalised = user::normalise_email(email);
+            let user = match normalised.is_empty() {
+                false => self.store.find_user_by_email(&normalised).await?,
+                true => None,
             };
             let Some(user) = user else {
                 self.passwords.verify_dummy(password.to_owned()).await;
@@ -435,7 +447,7 @@ fn normalise_name(raw: &str) -> Result<String, AuthError> {
         validation(
             "name",
             format!(
-                "must be 1 to {} characters, without control characters",
+                "must be 1 to {} characters, without invisible or control characters",
                 user::NAME_MAX_LEN
             ),
         )

@@ -16,9 +16,10 @@ pub const MAX_BACKOFF: Duration = Duration::minutes(15);
 /// The key an account's failure count is stored under.
 pub type ThrottleKey = [u8; 32];
 
-/// The throttle key of a login identifier: SHA-256 of the trimmed, lower-cased email.
+/// The throttle key of a login identifier: SHA-256 of the email as lookups normalise it (trimmed,
+/// lower-cased, NFC), so every spelling that reaches one account shares one count.
 pub fn throttle_key(email: &str) -> ThrottleKey {
-    Sha256::digest(email.trim().to_lowercase().as_bytes()).into()
+    Sha256::digest(crate::user::normalise_email(email).as_bytes()).into()
 }
 
 /// How long to wait after `failures` consecutive failures: nothing up to [`FREE_ATTEMPTS`],
@@ -80,5 +81,6 @@ mod tests {
     fn keys_ignore_case_and_surrounding_space() {
         assert_eq!(throttle_key(" Ada@Example.com "), throttle_key("ada@example.com"));
         assert_ne!(throttle_key("ada@example.com"), throttle_key("bob@example.com"));
+        assert_eq!(throttle_key("jose\u{301}@x.io"), throttle_key("jos\u{e9}@x.io"));
     }
 }

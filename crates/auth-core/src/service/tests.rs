@@ -101,6 +101,14 @@ impl UserRepository for MemoryStore {
         {
             return Err(StoreError::EmailTaken);
         }
+        let skeleton = user.email.skeleton_hash();
+        if state
+            .users
+            .values()
+            .any(|existing| crate::user::email_skeleton_hash(&existing.email) == skeleton)
+        {
+            return Err(StoreError::EmailConfusable);
+        }
         let user = User {
             id: user.id,
             email: user.email.into_string(),
@@ -738,6 +746,66 @@ async fn register_refuses_a_taken_email_case_insensitively() {
         .register(registration("ADA@example.COM"), TokenDelivery::Body, &meta())
         .await;
     assert!(matches!(again, Err(AuthError::EmailTaken)), "{again:?}");
+    assert_eq!(h.store.lock().users.len(), 1);
+}
+
+/// Issue 12, Low 5: one address in any Unicode spelling, no invisible characters, no look-alikes.
+#[tokio::test]
+async fn register_normalises_unicode_and_refuses_look_alikes() {
+    let h = harness();
+    let ada = h.register("jose\u{301}@example.com").await;
+    assert_eq!(ada.user.email, "jos\u{e9}@example.com", "stored in NFC");
+    let again = h
+        .service
+        .register(registration("jos\u{e9}@example.com"), TokenDelivery::Body, &meta())
+        .await;
+    assert!(matches!(again, Err(AuthError::EmailTaken)), "{again:?}");
+    // The other spelling logs in to the same account.
+    let logged_in = h
+        .service
+        .login("JOSE\u{301}@example.com", PASSWORD, TokenDelivery::Body, &meta())
+        .await
+        .unwrap();
+    assert_eq!(logged_in.user.id, ada.user.id);
+
+    for look_alike in ["j\u{43e}s\u{e9}@example.com", "jos\u{e9}@\u{435}xample.com"] {
+        let refused = h
+            .service
+            .register(registration(look_alike), TokenDelivery::Body, &meta())
+            .await;
+        let Err(AuthError::Validation {
+            field: "email",
+            message,
+        }) = refused
+        else {
+            panic!("{look_alike:?}: {refused:?}")
+        };
+        assert!(message.contains("looks the same"), "{message}");
+        assert!(
+            !message.contains("jos"),
+            "the existing address is not revealed: {message}"
+        );
+    }
+    for hidden in ["ad\u{200B}a@example.com", "ada@exam\u{202E}ple.com"] {
+        let refused = h
+            .service
+            .register(registration(hidden), TokenDelivery::Body, &meta())
+            .await;
+        assert!(
+            matches!(refused, Err(AuthError::Validation { field: "email", .. })),
+            "{hidden:?}: {refused:?}"
+        );
+    }
+    let mut named = registration("bob@example.com");
+    named.name = "Bob\u{202E}kcab".into();
+    let refused = h.service.register(named, TokenDelivery::Body, &meta()).await;
+    assert!(matches!(refused, Err(AuthError::Validation { field: "name", .. })));
+    // Administrator-created accounts follow the same rules.
+    let refused = h
+        .service
+        .create_account(registration("j\u{43e}s\u{e9}@example.com"), Role::Admin)
+        .await;
+    assert!(matches!(refused, Err(AuthError::Validation { field: "email", .. })));
     assert_eq!(h.store.lock().users.len(), 1);
 }
 

@@ -4,6 +4,7 @@ mod disabled;
 mod events;
 mod fast_rotation;
 mod keys;
+mod look_alikes;
 mod migrations;
 mod notify;
 mod refresh;
