@@ -104,9 +104,9 @@ pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Resu
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// Request headers above either limit are refused with 431 (see [`header_limits`]). In line with
-/// common proxies (nginx: 4 × 8 KiB) and hyper's default field count.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Request headers above either limit are refused with 431 (see [`header_limits`]). Generous for
+/// cookie-heavy sites (twice nginx's default of 4 × 8 KiB), and hyper's default field count.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const MAX_HEADER_FIELDS: usize = 100;
 
 /// Refuses a request whose header section is over [`MAX_HEADER_BYTES`] (names, values and their
@@ -124,7 +124,7 @@ pub async fn header_limits<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         let problem = ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProblemCode::RequestHeaderFieldsTooLarge,
-            "request headers are over 32 KiB or 100 fields; clearing this site's cookies may help".to_owned(),
+            "request headers are over 64 KiB or 100 fields; clearing this site's cookies may help".to_owned(),
         );
         return Ok(problem.into_response());
     }

@@ -268,7 +268,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (413, "Request body over 64 KiB (`payload_too_large`)."),
     (
         431,
-        "Request headers over 32 KiB or 100 fields (`request_header_fields_too_large`); usually too many or too large cookies.",
+        "Request headers over 64 KiB or 100 fields (`request_header_fields_too_large`); usually too many or too large cookies.",
     ),
     (
         422,
