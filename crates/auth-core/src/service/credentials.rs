@@ -4,12 +4,16 @@
 //!
 //! 1. the client's allowance (the per-IP limit login and register share, [`AttemptLimiter`]);
 //! 2. the account's backoff (the database's per-account failure count, keyed by
-//!    [`throttle::throttle_key`] of the address, exactly as login keys it), claimed atomically:
-//!    the attempt counts as a failure before the check runs, so parallel guesses cannot all pass
-//!    one backoff decision;
+//!    [`throttle::throttle_key`] of the address, exactly as login keys it). Once an account has
+//!    failures, each attempt is claimed atomically — counted as a failure before the check runs,
+//!    by one conditional write — so parallel guesses cannot all pass one backoff decision: one
+//!    gets through each time the wait is over. An account without failures is not written to
+//!    before the check (a successful login costs no extra write); a burst of parallel guesses at
+//!    such an account is checked at once, counted after, and the count it leaves makes the
+//!    account back off from then on;
 //! 3. the check itself (argon2, a code comparison), only when both allow it;
-//! 4. a right answer clears the account's count; a wrong one stays counted, so the next login
-//!    meets the same backoff.
+//! 4. a right answer clears the account's count; a wrong one is counted, so the next login meets
+//!    the same backoff.
 //!
 //! Both refusals are [`AuthError::RateLimited`] with the wait, decided before any argon2 work.
 //!
@@ -40,6 +44,15 @@ pub enum Guess<T> {
     Wrong,
 }
 
+/// How an attempt stands with the account's count before its check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// The account had no failures: nothing written yet; a wrong answer is counted after.
+    Clean,
+    /// Counted as a failure already; a right answer clears the count.
+    Counted,
+}
+
 /// What a right password tells the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordMatch {
@@ -51,7 +64,8 @@ impl AuthService {
     /// Runs `check` (a password or code check) under the throttling every credential check
     /// shares: the client's allowance, then the backoff of the account `key` names; `check` is
     /// only awaited when both allow it. A [`Guess::Right`] clears the account's failures; a
-    /// [`Guess::Wrong`] (and an error, which the attempt cannot prove innocent) stays counted.
+    /// [`Guess::Wrong`] is counted. (An error from `check` is passed on; it stays counted only
+    /// when the attempt was claimed before the check.)
     ///
     /// `key` is [`throttle::throttle_key`] of the address the account logs in with, so every
     /// check of one account, whatever the endpoint, meets the same backoff.
@@ -62,10 +76,13 @@ impl AuthService {
         self.limiter
             .try_acquire(meta)
             .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
-        self.claim_attempt(key).await?;
+        let claimed = self.claim_attempt(key).await?;
         let guess = check.await?;
-        if let Guess::Right(_) = guess {
-            self.store.clear_login_failures(key).await?;
+        match (&guess, claimed) {
+            (Guess::Right(_), Claim::Counted) => self.store.clear_login_failures(key).await?,
+            (Guess::Right(_), Claim::Clean) => {}
+            (Guess::Wrong, Claim::Counted) => {}
+            (Guess::Wrong, Claim::Clean) => self.store.record_login_failure(key, self.now()).await?,
         }
         Ok(guess)
     }
@@ -109,23 +126,22 @@ impl AuthService {
         }
     }
 
-    /// The account's backoff decision and the count of this attempt, as one atomic step: read
-    /// the count, refuse while backing off, else count this attempt if nobody counted another
-    /// in between (else read again).
-    async fn claim_attempt(&self, key: &ThrottleKey) -> Result<(), AuthError> {
+    /// The account's backoff decision and, for an account with failures, the count of this
+    /// attempt, as one atomic step: read the count, refuse while backing off, else count this
+    /// attempt if nobody counted another in between (else read again).
+    async fn claim_attempt(&self, key: &ThrottleKey) -> Result<Claim, AuthError> {
         for _ in 0..CLAIM_TRIES {
-            let seen = self.store.login_failures(key).await?;
+            let Some((failures, last_failure_at)) = self.store.login_failures(key).await? else {
+                return Ok(Claim::Clean);
+            };
             let now = self.now();
-            if let Some((failures, last_failure_at)) = seen
-                && let Some(until) = throttle::blocked_until(failures, last_failure_at, now)
-            {
+            if let Some(until) = throttle::blocked_until(failures, last_failure_at, now) {
                 return Err(AuthError::RateLimited {
                     retry_after_secs: throttle::whole_seconds_until(until, now),
                 });
             }
-            let seen = seen.map(|(failures, _)| failures);
-            if self.store.claim_login_attempt(key, seen, now).await? {
-                return Ok(());
+            if self.store.claim_login_attempt(key, Some(failures), now).await? {
+                return Ok(Claim::Counted);
             }
         }
         // Other attempts on this account keep winning: it is under a parallel attack.

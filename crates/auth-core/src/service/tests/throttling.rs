@@ -265,11 +265,42 @@ async fn an_attempt_that_loses_the_claim_reads_the_count_again() {
     assert_eq!(h.store.lock().throttle.get(&key), Some(&(FREE_ATTEMPTS + 1, T0)));
 }
 
-/// An account whose claims keep losing is under a parallel attack: refuse rather than spin.
+/// An account with failures whose claims keep losing is under a parallel attack: refuse rather
+/// than spin.
+/// A successful login of an account without failures writes nothing to the count.
+#[tokio::test]
+async fn a_clean_account_is_not_written_to_by_a_right_answer() {
+    let h = harness();
+    let key = crate::throttle::throttle_key("ada@example.com");
+    h.store.lose_claims.store(usize::MAX, Ordering::SeqCst);
+    let guess = h
+        .service
+        .throttled(&key, &meta(), async { Ok::<_, AuthError>(Guess::Right(())) })
+        .await;
+    assert_eq!(guess.unwrap(), Guess::Right(()));
+    assert_eq!(
+        h.store.lose_claims.load(Ordering::SeqCst),
+        usize::MAX,
+        "no claim was tried"
+    );
+    assert!(h.store.lock().throttle.is_empty());
+    let wrong = h
+        .service
+        .throttled(&key, &meta(), async { Ok::<_, AuthError>(Guess::<()>::Wrong) })
+        .await;
+    assert_eq!(wrong.unwrap(), Guess::Wrong);
+    assert_eq!(
+        h.store.lock().throttle.get(&key),
+        Some(&(1, T0)),
+        "counted after the check"
+    );
+}
+
 #[tokio::test]
 async fn claims_that_keep_losing_are_refused() {
     let h = harness();
     let key = crate::throttle::throttle_key("ada@example.com");
+    h.store.lock().throttle.insert(key, (1, T0));
     h.store.lose_claims.store(usize::MAX, Ordering::SeqCst);
     let guess = h
         .service
