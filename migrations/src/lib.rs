@@ -16,8 +16,9 @@ mod m20261123_000002_create_sessions;
 mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_security_events;
 mod m20261123_000005_create_login_throttle;
-mod m20261202_000006_create_mail_queue;
-mod m20261201_000001_create_second_factors;
+mod m20261202_000006_add_users_email_skeleton;
+mod m20261202_000007_create_mail_queue;
+mod m20261202_000008_create_second_factors;
 
 pub struct Migrator;
 
@@ -30,8 +31,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_security_events::Migration),
             Box::new(m20261123_000005_create_login_throttle::Migration),
-            Box::new(m20261202_000006_create_mail_queue::Migration),
-            Box::new(m20261201_000001_create_second_factors::Migration),
+            Box::new(m20261202_000006_add_users_email_skeleton::Migration),
+            Box::new(m20261202_000007_create_mail_queue::Migration),
+            Box::new(m20261202_000008_create_second_factors::Migration),
         ]
     }
 }

@@ -2,7 +2,7 @@
 //! insecure-cookie development mode.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use tessera_store::testing::TestDatabase;
 
 use crate::harness::{ORIGIN, PASSWORD, Reply, TestServer, assert_problem, send_raw};
@@ -415,10 +415,201 @@ async fn spa_can_be_turned_off(db: &TestDatabase) {
     assert_eq!(browser.me().await.status, StatusCode::OK);
 }
 
+/// Whether `reply` says that it varies with `header` (issue 12, Low 2).
+fn varies_with(reply: &Reply, header: &str) -> bool {
+    reply
+        .headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(header) || token.trim() == "*")
+}
+
+/// With CORS on, every response depends on `Origin` (it is granted to some origins and not
+/// others), so every response says `Vary: Origin` — with or without an `Origin` in the request,
+/// cached assets and JWKS included — or a shared cache could hand one origin's grant (or its
+/// absence) to another. Preflights also vary with the requested method and headers.
+async fn vary_origin_wherever_origin_matters(db: &TestDatabase) {
+    const APP: &str = "https://app.example";
+    let server = TestServer::start(db, &[("TESSERA_ALLOWED_ORIGINS", APP)]).await;
+    let index = server.get("/").await;
+    let asset = index
+        .text()
+        .split('"')
+        .find(|piece| piece.starts_with("/assets/"))
+        .map(str::to_owned);
+    let mut paths = vec![
+        "/".to_owned(),
+        "/.well-known/jwks.json".to_owned(),
+        "/api/health".to_owned(),
+        "/api/me".to_owned(),
+        "/api/no-such-thing".to_owned(),
+    ];
+    paths.extend(asset.clone());
+    let mut failures = Vec::new();
+    for path in &paths {
+        for origin in [Some(APP), Some(ORIGIN), Some("https://evil.example"), None] {
+            let mut request = server.request(Method::GET, path);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let reply = send_raw(request).await;
+            if !varies_with(&reply, "origin") {
+                failures.push(format!("GET {path} with Origin {origin:?}: {:?}", reply.headers));
+            }
+        }
+    }
+    if let Some(asset) = &asset {
+        let reply = send_raw(server.request(Method::GET, asset).header("origin", APP)).await;
+        assert!(reply.header("cache-control").unwrap_or("").contains("immutable"));
+        assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
+        // A revalidation answers the same way.
+        let etag = reply.header("etag").expect("etag").to_owned();
+        let again = send_raw(
+            server
+                .request(Method::GET, asset)
+                .header("origin", APP)
+                .header("if-none-match", etag),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        if !varies_with(&again, "origin") {
+            failures.push(format!("304 of {asset}: {:?}", again.headers));
+        }
+    }
+    let login = json!({"email": "nobody@example.com", "password": PASSWORD});
+    for origin in [APP, "https://evil.example"] {
+        let reply = send_raw(
+            server
+                .request(Method::POST, "/api/auth/login")
+                .header("origin", origin)
+                .json(&login),
+        )
+        .await;
+        if !varies_with(&reply, "origin") {
+            failures.push(format!("POST login from {origin}: {:?}", reply.headers));
+        }
+    }
+    for origin in [APP, "https://evil.example"] {
+        let preflight = send_raw(
+            server
+                .request(Method::OPTIONS, "/api/me")
+                .header("origin", origin)
+                .header("access-control-request-method", "PATCH")
+                .header("access-control-request-headers", "content-type"),
+        )
+        .await;
+        for header in [
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+        ] {
+            if !varies_with(&preflight, header) {
+                failures.push(format!(
+                    "preflight from {origin} without Vary {header}: {:?}",
+                    preflight.headers
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "responses without Vary:\n{}", failures.join("\n"));
+
+    // CORS off: unsafe requests still depend on Origin (the origin check), reads do not.
+    let master_key = server.env("TESSERA_MASTER_KEY").expect("master key").to_owned();
+    let server = TestServer::start(db, &[("TESSERA_MASTER_KEY", &master_key)]).await;
+    let reply = send_raw(
+        server
+            .request(Method::POST, "/api/auth/login")
+            .header("origin", "https://evil.example")
+            .json(&login),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(varies_with(&reply, "origin"), "{:?}", reply.headers);
+    let reply = send_raw(server.request(Method::POST, "/api/auth/login").json(&login)).await;
+    assert!(varies_with(&reply, "origin"), "{:?}", reply.headers);
+    let reply = send_raw(server.request(Method::GET, "/.well-known/jwks.json")).await;
+    assert!(
+        !varies_with(&reply, "origin"),
+        "nothing depends on Origin: {:?}",
+        reply.headers
+    );
+}
+
+/// Oversized request headers (issue 12, Low 9): a 431 problem document with the usual headers,
+/// like every other error, not hyper's empty answer. Over a real socket, byte for byte.
+async fn oversized_headers_get_a_problem_431(db: &TestDatabase) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(db, &[]).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let raw = |extra: String| {
+        let addr = addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            let head = format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
+            stream.write_all(head.as_bytes()).await.expect("send");
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.expect("read");
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let many_fields: String = (0..150).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
+    let cases = [
+        ("150 header fields", many_fields),
+        ("a 70 KiB cookie", format!("Cookie: junk={}\r\n", "a".repeat(70 * 1024))),
+        ("a 500 KiB header", format!("X-Big: {}\r\n", "b".repeat(500 * 1024))),
+        (
+            "twenty 4 KiB cookies",
+            (0..20)
+                .map(|i| format!("Cookie: c{i}={}\r\n", "c".repeat(4096)))
+                .collect(),
+        ),
+    ];
+    for (label, extra) in cases {
+        let answer = raw(extra).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let head_lower = head.to_ascii_lowercase();
+        assert!(head.starts_with("HTTP/1.1 431"), "{label}: {head}");
+        for expected in [
+            "content-type: application/problem+json",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "x-frame-options: deny",
+            "cache-control: no-store",
+            "x-request-id: ",
+        ] {
+            assert!(head_lower.contains(expected), "{label}: no {expected:?} in\n{head}");
+        }
+        let problem: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{label}: body {body:?}: {e}"));
+        assert_eq!(problem["status"], 431, "{label}");
+        assert_eq!(problem["code"], "request_header_fields_too_large", "{label}");
+    }
+    // Within the limits, large but reasonable headers are served.
+    let answer = raw(format!("Cookie: fine={}\r\n", "d".repeat(48 * 1024))).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        answer.lines().next().unwrap_or("")
+    );
+    // And through an ordinary client, with the harness's invariants.
+    let reply = server
+        .send(
+            server
+                .request(Method::GET, "/api/me")
+                .header("cookie", "x".repeat(65 * 1024)),
+        )
+        .await;
+    assert_problem(&reply, 431, "request_header_fields_too_large");
+}
+
 tessera_store::backend_tests!(
     security_headers_and_system_endpoints,
     insecure_cookie_mode,
     cors_for_allowed_origins,
     favicon_is_served,
     spa_can_be_turned_off,
+    vary_origin_wherever_origin_matters,
+    oversized_headers_get_a_problem_431,
 );

@@ -187,6 +187,22 @@ async fn tamper_matrix(server: &TestServer) {
         "exp as a string",
         craft(&header, &with(&claims, "exp", json!(format!("{}", now + 600))), &key),
     );
+    // Times this server never mints, signed with its own key (a leaked HS256 secret, say):
+    // refused as invalid, never accepted for years or shown expiring in 1970.
+    let iat = claims["iat"].as_i64().expect("iat");
+    let ttl = claims["exp"].as_i64().expect("exp") - iat;
+    let times = |iat: i64, exp: i64| with(&with(&claims, "iat", json!(iat)), "exp", json!(exp));
+    for (label, iat, exp) in [
+        ("lifetime a second over the TTL plus leeway", iat, iat + ttl + 6),
+        ("lifetime of ten years", iat, now + 10 * 365 * 86_400),
+        ("exp = i64::MAX", iat, i64::MAX),
+        ("iat a minute in the future", now + 60, now + 60 + ttl),
+        ("negative iat", -1, ttl - 1),
+        ("negative iat and exp", -ttl - 1, -1),
+        ("iat = i64::MIN", i64::MIN, now + ttl),
+    ] {
+        case(label, craft(&header, &times(iat, exp), &key));
+    }
     case("missing sub", craft(&header, &without(&claims, "sub"), &key));
     case("missing sid", craft(&header, &without(&claims, "sid"), &key));
     case(
@@ -277,8 +293,8 @@ async fn tamper_matrix(server: &TestServer) {
     let expired = with(&with(&claims, "exp", json!(now - 60)), "iat", json!(now - 660));
     let reply = server.me_bearer(&craft(&header, &expired, &key)).await;
     assert_invalid_token(&reply, "token_expired");
-    // exp in the far future does not outlive a revocation: the session is revoked → refused.
-    let long_lived = with(&claims, "exp", json!(now + 10 * 365 * 86_400));
+    // The longest lifetime this server accepts (TTL plus leeway) does not outlive a revocation.
+    let long_lived = with(&claims, "exp", json!(claims["exp"].as_i64().expect("exp") + 5));
     let long_token = craft(&header, &long_lived, &key);
     assert_eq!(server.me_bearer(&long_token).await.status, StatusCode::OK);
     let reply = server

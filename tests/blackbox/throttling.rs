@@ -113,4 +113,108 @@ async fn account_backoff(db: &TestDatabase) {
     );
 }
 
-tessera_store::backend_tests!(ip_rate_limit, account_backoff);
+const NEW_PASSWORD: &str = "cobalt-Heron-82-softly-Lantern";
+
+fn password_change(current: &str) -> serde_json::Value {
+    json!({"current_password": current, "new_password": NEW_PASSWORD})
+}
+
+/// POST /api/me/password checks a password: the same per-account backoff as login, counted in
+/// the same place, so an access token does not buy unlimited guesses (issue 12, Medium).
+async fn password_change_is_throttled_like_login(db: &TestDatabase) {
+    let server = TestServer::start(db, &[]).await;
+    let (mut browser, _) = server.register("alice@example.com").await;
+    for attempt in 1..=6 {
+        let reply = browser
+            .post_json("/api/me/password", &password_change("not-the-current-password"))
+            .await;
+        assert_problem(&reply, 422, "validation_failed");
+        assert!(
+            reply.text().contains("current_password"),
+            "attempt {attempt}: {}",
+            reply.text()
+        );
+    }
+    // Now even the right password waits, before any password work.
+    let wait = assert_rate_limited(&browser.post_json("/api/me/password", &password_change(PASSWORD)).await);
+    // The wrong guesses counted toward the account: the next login meets the backoff too.
+    let login = json!({"email": "alice@example.com", "password": PASSWORD});
+    assert_eq!(
+        assert_rate_limited(&server.post_json("/api/auth/login", &login).await),
+        wait
+    );
+
+    // After the wait, the right password goes through and clears the count.
+    server.advance(Duration::seconds(i64::try_from(wait).expect("small")));
+    let reply = browser.post_json("/api/me/password", &password_change(PASSWORD)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    let wrong = json!({"email": "alice@example.com", "password": "definitely-not-the-password"});
+    for _ in 0..5 {
+        assert_problem(
+            &server.post_json("/api/auth/login", &wrong).await,
+            401,
+            "invalid_credentials",
+        );
+    }
+    let reply = browser
+        .post_json("/api/me/password", &password_change("still-not-the-password"))
+        .await;
+    assert_problem(&reply, 422, "validation_failed");
+    assert_rate_limited(
+        &browser
+            .post_json("/api/me/password", &password_change(NEW_PASSWORD))
+            .await,
+    );
+}
+
+/// Password changes take from the per-IP allowance login and register share.
+async fn password_change_takes_from_the_ip_limit(db: &TestDatabase) {
+    let server = TestServer::start(db, &[("TESSERA_RATE_LIMIT_PER_IP", "3")]).await;
+    let (mut browser, _) = server.register("alice@example.com").await;
+    for _ in 0..2 {
+        let reply = browser
+            .post_json("/api/me/password", &password_change("not-the-current-password"))
+            .await;
+        assert_problem(&reply, 422, "validation_failed");
+    }
+    assert_rate_limited(&browser.post_json("/api/me/password", &password_change(PASSWORD)).await);
+    let login = json!({"email": "alice@example.com", "password": PASSWORD});
+    assert_rate_limited(&server.post_json("/api/auth/login", &login).await);
+}
+
+/// A burst of parallel guesses when the backoff opens: exactly one is checked, the rest wait.
+async fn parallel_guesses_cannot_share_one_opening(db: &TestDatabase) {
+    let server = TestServer::start(db, &[]).await;
+    let (browser, _) = server.register("alice@example.com").await;
+    let wrong = password_change("not-the-current-password");
+    for _ in 0..6 {
+        let mut browser = browser.clone();
+        assert_problem(
+            &browser.post_json("/api/me/password", &wrong).await,
+            422,
+            "validation_failed",
+        );
+    }
+    let mut probe = browser.clone();
+    let wait = assert_rate_limited(&probe.post_json("/api/me/password", &wrong).await);
+    server.advance(Duration::seconds(i64::try_from(wait).expect("small")));
+    let burst = (0..16).map(|_| {
+        let mut browser = browser.clone();
+        let wrong = wrong.clone();
+        async move { browser.post_json("/api/me/password", &wrong).await }
+    });
+    let replies = futures::future::join_all(burst).await;
+    let checked = replies.iter().filter(|r| r.status.as_u16() == 422).count();
+    for reply in replies.iter().filter(|r| r.status.as_u16() != 422) {
+        assert_rate_limited(reply);
+    }
+    assert_eq!(checked, 1, "one opening of the backoff, one guess");
+}
+
+tessera_store::backend_tests!(
+    ip_rate_limit,
+    account_backoff,
+    password_change_is_throttled_like_login,
+    password_change_takes_from_the_ip_limit,
+    parallel_guesses_cannot_share_one_opening,
+);

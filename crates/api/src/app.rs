@@ -13,7 +13,7 @@ use crate::endpoints::keys::KeysApi;
 use crate::endpoints::me::MeApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
-use crate::middleware::{request_context, request_guard, security_headers};
+use crate::middleware::{header_limits, request_context, request_guard, security_headers};
 use crate::problem::catch_all;
 use crate::rate_limit::rate_limit;
 use crate::spa;
@@ -83,6 +83,7 @@ pub fn router(state: SharedState) -> impl Endpoint {
         .around(rate_limit)
         .around(catch_all)
         .with(CookieJarManager::new())
+        .around(header_limits)
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(security_headers)
         .around(request_context)

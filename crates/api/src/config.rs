@@ -52,6 +52,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// The forwarding header trusted proxies write (`TESSERA_FORWARDED_HEADER`). Only that one is
+/// read: a proxy passes the other one through from the client untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
 /// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`); a bare address means one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -114,6 +125,8 @@ pub struct Config {
     /// Auth requests a minute per client IP; 0 turns the limit off.
     pub rate_limit_per_ip: u32,
     pub trusted_proxies: Vec<Cidr>,
+    /// Which header those proxies write the client's address in.
+    pub forwarded_header: ForwardedHeader,
     pub log_format: LogFormat,
     /// How often each instance polls for revocations and key rotations (heals missed notifications).
     pub sync_interval: std::time::Duration,
@@ -321,6 +334,20 @@ impl Config {
             None => Vec::new(),
         };
 
+        let forwarded_header = match get("TESSERA_FORWARDED_HEADER")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+            Some("forwarded") => ForwardedHeader::Forwarded,
+            Some(other) => {
+                return Err(invalid(
+                    "TESSERA_FORWARDED_HEADER",
+                    format!("expected x-forwarded-for or forwarded, got {other:?}"),
+                ));
+            }
+        };
+
         let log_format = match get("TESSERA_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -353,6 +380,7 @@ impl Config {
             cookie_secure,
             rate_limit_per_ip,
             trusted_proxies,
+            forwarded_header,
             log_format,
             sync_interval,
             serve_spa,
@@ -414,6 +442,7 @@ mod tests {
         assert_eq!((c.issuer.as_str(), c.audience.as_str()), ("tessera", "tessera-api"));
         assert!(c.cookie_secure);
         assert_eq!(c.rate_limit_per_ip, 30);
+        assert_eq!(c.forwarded_header, ForwardedHeader::XForwardedFor);
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.sync_interval, std::time::Duration::from_secs(2));
         assert!(c.serve_spa);
@@ -431,6 +460,7 @@ mod tests {
             ("TESSERA_SERVE_SPA", "off"),
             ("TESSERA_RATE_LIMIT_PER_IP", "-1"),
             ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TESSERA_FORWARDED_HEADER", "x-real-ip"),
             ("TESSERA_LOG_FORMAT", "xml"),
             ("TESSERA_MASTER_KEY", "abcd"),
             ("TESSERA_PUBLIC_ORIGIN", "ftp://x"),
@@ -540,6 +570,14 @@ mod tests {
         assert_eq!(origin_host("http://[::1]:8080"), "::1");
         assert_eq!(origin_host("https://a.example"), "a.example");
         assert_eq!(origin_host("http://127.0.0.1:8080"), "127.0.0.1");
+    }
+
+    #[test]
+    fn forwarded_header() {
+        let c = config(&[("TESSERA_FORWARDED_HEADER", "Forwarded")]).unwrap();
+        assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
+        let c = config(&[("TESSERA_FORWARDED_HEADER", "X-Forwarded-For")]).unwrap();
+        assert_eq!(c.forwarded_header, ForwardedHeader::XForwardedFor);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub enum ProblemCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    RequestHeaderFieldsTooLarge,
     InternalError,
     StorageUnavailable,
 }
@@ -315,6 +316,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (404, "No such resource (`not_found`)."),
     (409, "Conflict with existing data (`email_taken`)."),
     (413, "Request body over 64 KiB (`payload_too_large`)."),
+    (
+        431,
+        "Request headers over 64 KiB or 100 fields (`request_header_fields_too_large`); usually too many or too large cookies.",
+    ),
     (
         422,
         "Well-formed input that breaks a rule, such as a weak password (`validation_failed`).",

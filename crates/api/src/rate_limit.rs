@@ -1,10 +1,15 @@
 //! Per-client-IP rate limits on the endpoints that cost argon2 work or mint sessions.
 //!
 //! Two independent buckets per IP, so refresh traffic from busy SPAs can never lock out logins:
-//! login + register share `TESSERA_RATE_LIMIT_PER_IP` requests a minute; refresh gets four times
-//! that (several tabs per user, several users behind one NAT). State is in memory (GCRA, the
-//! `governor` crate) and per instance; the per-account backoff, which must hold across instances,
-//! lives in the database (see `tessera_auth_core::throttle`).
+//! credential checks + register share `TESSERA_RATE_LIMIT_PER_IP` requests a minute; refresh gets
+//! four times that (several tabs per user, several users behind one NAT). State is in memory
+//! (GCRA, the `governor` crate) and per instance; the per-account backoff, which must hold across
+//! instances, lives in the database (see `tessera_auth_core::throttle`).
+//!
+//! Register and refresh are limited here, by path, before the body is read. Every check of a
+//! password or a code (login, password change, and later ones) takes from the credentials bucket
+//! inside the domain's one throttling mechanism instead (`AuthService::throttled`, through the
+//! [`AttemptLimiter`] port), so no endpoint that checks a credential can forget the limit.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -13,6 +18,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Request, Response};
+use tessera_auth_core::events::RequestMeta;
+use tessera_auth_core::ports::AttemptLimiter;
 
 use crate::client::client_ip;
 use crate::problem::ApiError;
@@ -23,7 +30,7 @@ const REFRESH_FACTOR: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// POST /api/auth/login and /api/auth/register.
+    /// POST /api/auth/register, and every credential check (login, password change...).
     Credentials,
     /// POST /api/auth/refresh.
     Refresh,
@@ -68,12 +75,26 @@ impl IpRateLimits {
     }
 }
 
+/// Credential checks take their allowance from the credentials bucket, by the IP the request
+/// was recorded with.
+impl AttemptLimiter for IpRateLimits {
+    fn try_acquire(&self, meta: &RequestMeta) -> Result<(), u64> {
+        match meta.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            Some(ip) => self.check(Bucket::Credentials, ip),
+            // No peer address (not a TCP client): nothing to key a limit on.
+            None => Ok(()),
+        }
+    }
+}
+
+/// The endpoints limited by path, in the middleware. (Login is limited in the domain, with every
+/// other credential check: see the module comment.)
 pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
     if *method != Method::POST {
         return None;
     }
     match path.trim_end_matches('/') {
-        "/api/auth/login" | "/api/auth/register" => Some(Bucket::Credentials),
+        "/api/auth/register" => Some(Bucket::Credentials),
         "/api/auth/refresh" => Some(Bucket::Refresh),
         _ => None,
     }
@@ -83,7 +104,7 @@ pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
 pub async fn rate_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if let Some(bucket) = bucket_for(req.method(), req.uri().path()) {
         let state = req.data::<SharedState>().ok_or_else(ApiError::internal)?;
-        if let Some(ip) = client_ip(&req, &state.config.trusted_proxies)
+        if let Some(ip) = client_ip(&req, &state.config)
             && let Err(retry_after) = state.rate_limits.check(bucket, ip)
         {
             return Err(ApiError::rate_limited(retry_after).into());
@@ -134,12 +155,31 @@ mod tests {
     }
 
     #[test]
+    fn credential_checks_share_the_bucket_of_register() {
+        let limits = IpRateLimits::new(2);
+        let meta = |ip: &str| RequestMeta {
+            ip: Some(ip.to_owned()),
+            user_agent: None,
+        };
+        assert!(limits.check(Bucket::Credentials, ip(1)).is_ok());
+        assert!(limits.try_acquire(&meta("192.0.2.1")).is_ok());
+        assert!(limits.try_acquire(&meta("192.0.2.1")).is_err());
+        assert!(limits.check(Bucket::Credentials, ip(1)).is_err());
+        assert!(limits.try_acquire(&meta("192.0.2.2")).is_ok());
+        assert!(
+            limits.try_acquire(&RequestMeta::default()).is_ok(),
+            "no address, no key"
+        );
+    }
+
+    #[test]
     fn only_the_costly_endpoints_are_limited() {
-        assert_eq!(bucket_for(&Method::POST, "/api/auth/login"), Some(Bucket::Credentials));
         assert_eq!(
             bucket_for(&Method::POST, "/api/auth/register/"),
             Some(Bucket::Credentials)
         );
+        // Login is limited with the other credential checks, in the domain.
+        assert_eq!(bucket_for(&Method::POST, "/api/auth/login"), None);
         assert_eq!(bucket_for(&Method::POST, "/api/auth/refresh"), Some(Bucket::Refresh));
         assert_eq!(bucket_for(&Method::GET, "/api/auth/login"), None);
         assert_eq!(bucket_for(&Method::POST, "/api/auth/logout"), None);

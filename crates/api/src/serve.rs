@@ -5,8 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -74,15 +73,12 @@ pub async fn start(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, Box<dyn std::error::Error>> {
-    let acceptor = TcpListener::bind(addr)
-        .into_acceptor()
+    let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let bound = acceptor
+    let bound = listener
         .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| format!("cannot listen on {addr}: no local address"))?;
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let mail = start_mail_worker(&state)?;
     let upkeep = spawn_sync(&state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -93,8 +89,7 @@ pub async fn start(
             _ = stopped => {},
         }
     };
-    let task =
-        tokio::spawn(Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(DRAIN_TIMEOUT)));
+    let task = tokio::spawn(crate::connections::serve(listener, app, signal, DRAIN_TIMEOUT));
     Ok(RunningServer {
         addr: bound,
         state,

@@ -216,6 +216,7 @@ pub async fn build_state_with_clock(
     let passwords = Arc::new(BlockingPasswordHashing::new(hasher, cores));
     passwords.prepare_in_background();
 
+    let rate_limits = Arc::new(IpRateLimits::new(config.rate_limit_per_ip));
     let service = AuthService::new(AuthServiceParts {
         store: Arc::new(store.clone()),
         passwords,
@@ -232,9 +233,9 @@ pub async fn build_state_with_clock(
         revocations,
         // Tells other instances (PostgreSQL NOTIFY); on SQLite a no-op.
         publisher: Arc::new(store.clone()),
+        limiter: rate_limits.clone(),
     });
     let cookies = CookieFactory::new(config.cookie_secure);
-    let rate_limits = IpRateLimits::new(config.rate_limit_per_ip);
     Ok(Arc::new(AppState {
         service: Arc::new(service),
         store,

@@ -17,7 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub cookies: CookieFactory,
     pub clock: Arc<dyn Clock>,
-    pub rate_limits: IpRateLimits,
+    /// Shared with the service, whose credential checks take from it (`AttemptLimiter`).
+    pub rate_limits: Arc<IpRateLimits>,
     /// Needed to open signing keys when they rotate. Its `Debug` is redacted.
     pub master_key: MasterKey,
 }

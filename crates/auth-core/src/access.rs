@@ -475,7 +475,7 @@ pub fn verify_uncached(
 
 /// Our own claim rules, checked on every verification, memoised or not. A role this server does
 /// not know was not minted by it: refusing it here means no endpoint ever has to decide what an
-/// unknown role may do.
+/// unknown role may do. Likewise for times it would not mint (see below).
 fn check_claims(
     claims: &AccessClaims,
     config: &AccessTokenConfig,
@@ -484,12 +484,20 @@ fn check_claims(
     if claims.iss != config.issuer || claims.aud != config.audience || claims.role().is_none() {
         return Err(AccessTokenError::BadClaims);
     }
+    // Times this server would never mint, even when the signature is good (a leaked key): a
+    // lifetime beyond the configured TTL plus the leeway, negative times, an issue date in the
+    // future. Together they bound `exp` to a representable date near `now`.
+    let longest = config.ttl.whole_seconds().saturating_add(LEEWAY_SECS);
+    let lifetime_ok = claims
+        .exp
+        .checked_sub(claims.iat)
+        .is_some_and(|lifetime| (0..=longest).contains(&lifetime));
     let now = now.unix_timestamp();
+    if claims.iat < 0 || !lifetime_ok || claims.iat > now.saturating_add(LEEWAY_SECS) {
+        return Err(AccessTokenError::BadClaims);
+    }
     if now > claims.exp.saturating_add(LEEWAY_SECS) {
         return Err(AccessTokenError::Expired);
-    }
-    if claims.iat > now.saturating_add(LEEWAY_SECS) || claims.iat > claims.exp {
-        return Err(AccessTokenError::BadClaims);
     }
     Ok(())
 }
@@ -1023,6 +1031,88 @@ mod tests {
         payload["iat"] = json!(i64::MAX);
         let token = craft(&good_header(&key.kid), &payload, ed_signer(&key));
         assert_eq!(verify(&ring, &config(), &token, T0), Err(AccessTokenError::BadClaims));
+    }
+
+    /// Defence in depth for a leaked key (an HS256 secret, say): whoever holds it can sign any
+    /// claims, but not a token that lives longer than this server would ever mint, one issued in
+    /// the future, or one whose times are negative or beyond any date.
+    #[test]
+    fn lifetimes_this_server_would_never_mint_are_refused() {
+        let (ring, key) = ed_ring();
+        let token_with = |iat: i64, exp: i64| {
+            let mut payload = good_payload();
+            payload["iat"] = json!(iat);
+            payload["exp"] = json!(exp);
+            craft(&good_header(&key.kid), &payload, ed_signer(&key))
+        };
+        let now = T0.unix_timestamp();
+        let ttl = TTL.whole_seconds();
+        let longest = ttl + LEEWAY_SECS;
+        // Up to the TTL plus the leeway: accepted.
+        assert!(verify(&ring, &config(), &token_with(now, now + ttl), T0).is_ok());
+        assert!(verify(&ring, &config(), &token_with(now, now + longest), T0).is_ok());
+        assert!(
+            verify(
+                &ring,
+                &config(),
+                &token_with(now + LEEWAY_SECS, now + LEEWAY_SECS + ttl),
+                T0
+            )
+            .is_ok()
+        );
+        let refused = [
+            ("one second too long", now, now + longest + 1),
+            ("a year", now, now + 365 * 86_400),
+            ("exp at the end of time", now, i64::MAX),
+            ("exp beyond any date", now, 253_402_300_800 + 1),
+            (
+                "iat beyond the leeway",
+                now + LEEWAY_SECS + 1,
+                now + LEEWAY_SECS + 1 + ttl,
+            ),
+            ("iat far in the future", i64::MAX - ttl, i64::MAX),
+            ("negative iat", -ttl / 2, ttl / 2),
+            ("negative times", -2 * ttl, -ttl),
+            ("iat at the start of time", i64::MIN, i64::MIN + ttl),
+            ("iat after exp", now, now - 1),
+            ("iat minimal, exp maximal", i64::MIN, i64::MAX),
+        ];
+        for (label, iat, exp) in refused {
+            let token = token_with(iat, exp);
+            assert_eq!(
+                verify(&ring, &config(), &token, T0),
+                Err(AccessTokenError::BadClaims),
+                "{label}"
+            );
+            // And again, when a memo could be consulted.
+            assert_eq!(
+                verify(&ring, &config(), &token, T0),
+                Err(AccessTokenError::BadClaims),
+                "{label}, second time"
+            );
+        }
+        assert_eq!(ring.verified.len(), 3, "only the acceptable tokens are memoised");
+        // The bound follows the configured TTL: a server with a shorter one refuses what a
+        // longer one minted.
+        let (long, _) = sign(&ring, &config(), &subject(), T0).unwrap();
+        let shorter = AccessTokenConfig {
+            ttl: Duration::minutes(5),
+            ..config()
+        };
+        assert_eq!(
+            verify(&ring, &shorter, &long, T0),
+            Err(AccessTokenError::BadClaims),
+            "memoised or not"
+        );
+        let fresh_ring = ed_ring_with(&key);
+        assert_eq!(
+            verify(&fresh_ring, &shorter, &long, T0),
+            Err(AccessTokenError::BadClaims)
+        );
+    }
+
+    fn ed_ring_with(key: &StoredSigningKey) -> KeyRing {
+        KeyRing::from_stored(std::slice::from_ref(key), &kek(), TTL, T0).unwrap()
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::user::{NewUser, Role, User};
 pub enum StoreError {
     #[error("email address already registered")]
     EmailTaken,
+    /// Another account's address has the same TR39 skeleton (looks the same).
+    #[error("email address confusable with a registered one")]
+    EmailConfusable,
     /// The account was disabled (or deleted) while a session was being created for it.
     #[error("the account is disabled")]
     AccountDisabled,
@@ -38,9 +41,14 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Fails with [`StoreError::EmailTaken`] on the unique constraint (never check-then-insert).
+    /// Stores the address with its skeleton hash ([`Email::skeleton_hash`]). Fails with
+    /// [`StoreError::EmailTaken`] when the address is taken, [`StoreError::EmailConfusable`] when
+    /// another account's address has the same skeleton; both decided by unique constraints (never
+    /// check-then-insert).
+    ///
+    /// [`Email::skeleton_hash`]: crate::user::Email::skeleton_hash
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
-    /// `email` is already normalised.
+    /// `email` is already normalised ([`normalise_email`](crate::user::normalise_email)).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError>;
     /// `None` when the user does not exist.
@@ -203,14 +211,45 @@ pub trait EventRepository: Send + Sync {
     ) -> Result<Vec<SecurityEvent>, StoreError>;
 }
 
-/// Consecutive login failures per throttle key (see `throttle`), shared by every instance.
+/// Consecutive failed credential checks per throttle key (see `throttle`), shared by every
+/// instance. Every password or code check counts here (login, password change, and whatever
+/// else checks a credential), so they all share one backoff per account.
 #[async_trait]
 pub trait LoginThrottleRepository: Send + Sync {
     /// (consecutive failures, time of the last one), or `None` after a success or never.
     async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<(u32, OffsetDateTime)>, StoreError>;
     /// Atomically counts one more failure at `at`.
     async fn record_login_failure(&self, key: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Counts one more failure at `at` only if the count is still `seen` (what
+    /// [`login_failures`](Self::login_failures) returned; `None`: no row). `false` when another
+    /// attempt changed it first: nothing was written and the caller reads again. One conditional
+    /// write, so the backoff decision and the count are one atomic step and parallel guesses
+    /// cannot all pass the same check.
+    async fn claim_login_attempt(
+        &self,
+        key: &[u8; 32],
+        seen: Option<u32>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+}
+
+/// The per-client allowance of credential checks (in the api: the per-IP limit login and
+/// register share), taken by every password or code check before any work is done.
+pub trait AttemptLimiter: Send + Sync {
+    /// Takes one attempt from the allowance of the client `meta` describes; `Err(seconds to
+    /// wait)` when it is used up.
+    fn try_acquire(&self, meta: &RequestMeta) -> Result<(), u64>;
+}
+
+/// No per-client limit (tests, and `TESSERA_RATE_LIMIT_PER_IP=0` has the same effect).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unlimited;
+
+impl AttemptLimiter for Unlimited {
+    fn try_acquire(&self, _meta: &RequestMeta) -> Result<(), u64> {
+        Ok(())
+    }
 }
 
 /// Everything the domain stores.

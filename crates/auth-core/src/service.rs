@@ -12,8 +12,10 @@ use crate::clock::Clock;
 use crate::csrf;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
-use crate::password::{self, PasswordError, Verification};
-use crate::ports::{LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError};
+use crate::password::{self, PasswordError};
+use crate::ports::{
+    AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,
+};
 use crate::refresh::{self, ExpectedRotation, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
 use crate::revocation::{Revocation, RevocationSet};
 use crate::secret::{CsrfKey, RefreshKeys};
@@ -22,11 +24,13 @@ use crate::throttle;
 use crate::user::{self, Email, NewUser, Role, User};
 
 mod admin;
+mod credentials;
 mod sessions;
 #[cfg(test)]
 mod tests;
 
 pub use admin::UserChange;
+pub use credentials::{Guess, PasswordMatch};
 pub use sessions::{ActiveSession, Page};
 
 /// Everything `AuthService` is built from.
@@ -41,6 +45,8 @@ pub struct AuthServiceParts {
     pub clock: Arc<dyn Clock>,
     pub revocations: Arc<RevocationSet>,
     pub publisher: Arc<dyn RevocationPublisher>,
+    /// The per-client allowance every credential check takes from (see `credentials`).
+    pub limiter: Arc<dyn AttemptLimiter>,
 }
 
 pub struct AuthService {
@@ -55,6 +61,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     revocations: Arc<RevocationSet>,
     publisher: Arc<dyn RevocationPublisher>,
+    limiter: Arc<dyn AttemptLimiter>,
 }
 
 /// Tokens for one session, as issued by login, register and refresh.
@@ -114,6 +121,7 @@ impl AuthService {
             clock: parts.clock,
             revocations: parts.revocations,
             publisher: parts.publisher,
+            limiter: parts.limiter,
         }
     }
 
@@ -160,7 +168,10 @@ impl AuthService {
         let email = Email::parse(&input.email).ok_or_else(|| {
             validation(
                 "email",
-                format!("must be an email address of at most {} characters", user::EMAIL_MAX_LEN),
+                format!(
+                    "must be an email address of at most {} characters, without invisible or control characters",
+                    user::EMAIL_MAX_LEN
+                ),
             )
         })?;
         let name = normalise_name(&input.name)?;
@@ -180,15 +191,22 @@ impl AuthService {
             .await
             .map_err(|error| match error {
                 StoreError::EmailTaken => AuthError::EmailTaken,
+                // Says no more than `EmailTaken` would (less: not which address), and keeps
+                // look-alike accounts from being opened to impersonate one.
+                StoreError::EmailConfusable => validation(
+                    "email",
+                    "looks the same as the address of an existing account; use another address",
+                ),
                 other => AuthError::Store(other),
             })
     }
 
     /// Equal work for unknown email, wrong password and disabled user (all `InvalidCredentials`;
     /// a dummy hash is verified for unknown emails, and every failure is counted against the
-    /// email's throttle key). After repeated failures the email backs off exponentially
-    /// (`RateLimited`, checked before any password work). Records `login_failed` for known users
-    /// and `login_succeeded` with the new session. Upgrades the stored hash when parameters changed.
+    /// email's throttle key). Throttled like every credential check (see `credentials`): the
+    /// client's allowance, then the email's backoff (`RateLimited`, decided before any password
+    /// work). Records `login_failed` for known users and `login_succeeded` with the new session.
+    /// Upgrades the stored hash when parameters changed.
     pub async fn login(
         &self,
         email: &str,
@@ -196,44 +214,34 @@ impl AuthService {
         delivery: TokenDelivery,
         meta: &RequestMeta,
     ) -> Result<LoggedIn, AuthError> {
-        let throttle_key = throttle::throttle_key(email);
-        let previous_failures = self.store.login_failures(&throttle_key).await?;
-        if let Some((failures, last_failure_at)) = previous_failures {
-            let now = self.now();
-            if let Some(until) = throttle::blocked_until(failures, last_failure_at, now) {
-                let wait = (until - now).whole_milliseconds().max(0);
-                let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
-                return Err(AuthError::RateLimited { retry_after_secs });
-            }
-        }
-        let user = match Email::parse(email) {
-            Some(email) => self.store.find_user_by_email(email.as_str()).await?,
-            None => None,
+        let key = throttle::throttle_key(email);
+        let check = async {
+            // Looked up as stored (normalised, without the rules for new addresses), so accounts
+            // from before a rule stay reachable.
+            let normalised = user::normalise_email(email);
+            let user = match normalised.is_empty() {
+                false => self.store.find_user_by_email(&normalised).await?,
+                true => None,
+            };
+            let Some(user) = user else {
+                self.passwords.verify_dummy(password.to_owned()).await;
+                return Ok(Guess::Wrong);
+            };
+            // The real hash is verified even for a disabled account, so its answer takes as long.
+            Ok(match self.check_password(&user, password, meta, None).await? {
+                Guess::Right(_) if user.disabled => {
+                    let event = SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), meta, None);
+                    self.store.record_event(event).await?;
+                    Guess::Wrong
+                }
+                Guess::Right(matched) => Guess::Right((user, matched)),
+                Guess::Wrong => Guess::Wrong,
+            })
         };
-        let Some(user) = user else {
-            self.passwords.verify_dummy(password.to_owned()).await;
-            self.store.record_login_failure(&throttle_key, self.now()).await?;
+        let Guess::Right((user, matched)) = self.throttled(&key, meta, check).await? else {
             return Err(AuthError::InvalidCredentials);
         };
-        // The real hash is verified even for a disabled account, so its answer takes as long.
-        let verification = self
-            .passwords
-            .verify(password.to_owned(), user.password_hash.clone())
-            .await;
-        let needs_rehash = match verification {
-            Ok(Verification::Match { needs_rehash }) if !user.disabled => needs_rehash,
-            Ok(_) | Err(PasswordError::BadStoredHash) => {
-                let event = SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), meta, None);
-                self.store.record_event(event).await?;
-                self.store.record_login_failure(&throttle_key, self.now()).await?;
-                return Err(AuthError::InvalidCredentials);
-            }
-            Err(error) => return Err(password_fault(error)),
-        };
-        if previous_failures.is_some() {
-            self.store.clear_login_failures(&throttle_key).await?;
-        }
-        if needs_rehash {
+        if matched.needs_rehash {
             // Best effort: the login stands even if the upgrade fails; it is retried next login.
             if let Ok(upgraded) = self.passwords.hash(password.to_owned()).await {
                 let _ = self.store.update_password_hash(user.id, &upgraded, self.now()).await;
@@ -444,7 +452,7 @@ fn normalise_name(raw: &str) -> Result<String, AuthError> {
         validation(
             "name",
             format!(
-                "must be 1 to {} characters, without control characters",
+                "must be 1 to {} characters, without invisible or control characters",
                 user::NAME_MAX_LEN
             ),
         )

@@ -13,9 +13,13 @@ pub const FREE_ATTEMPTS: u32 = 5;
 /// Longest wait between attempts.
 pub const MAX_BACKOFF: Duration = Duration::minutes(15);
 
-/// The throttle key of a login identifier: SHA-256 of the trimmed, lower-cased email.
-pub fn throttle_key(email: &str) -> [u8; 32] {
-    Sha256::digest(email.trim().to_lowercase().as_bytes()).into()
+/// The key an account's failure count is stored under.
+pub type ThrottleKey = [u8; 32];
+
+/// The throttle key of a login identifier: SHA-256 of the email as lookups normalise it (trimmed,
+/// lower-cased, NFC), so every spelling that reaches one account shares one count.
+pub fn throttle_key(email: &str) -> ThrottleKey {
+    Sha256::digest(crate::user::normalise_email(email).as_bytes()).into()
 }
 
 /// How long to wait after `failures` consecutive failures: nothing up to [`FREE_ATTEMPTS`],
@@ -35,6 +39,12 @@ pub fn backoff(failures: u32) -> Duration {
 pub fn blocked_until(failures: u32, last_failure_at: OffsetDateTime, now: OffsetDateTime) -> Option<OffsetDateTime> {
     let until = last_failure_at.saturating_add(backoff(failures));
     (until > now).then_some(until)
+}
+
+/// Whole seconds from `now` until `until`, rounded up, at least 1 (a `Retry-After` value).
+pub fn whole_seconds_until(until: OffsetDateTime, now: OffsetDateTime) -> u64 {
+    let wait = (until - now).whole_milliseconds().max(0);
+    u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1)
 }
 
 #[cfg(test)]
@@ -71,5 +81,6 @@ mod tests {
     fn keys_ignore_case_and_surrounding_space() {
         assert_eq!(throttle_key(" Ada@Example.com "), throttle_key("ada@example.com"));
         assert_ne!(throttle_key("ada@example.com"), throttle_key("bob@example.com"));
+        assert_eq!(throttle_key("jose\u{301}@x.io"), throttle_key("jos\u{e9}@x.io"));
     }
 }

@@ -21,8 +21,9 @@ pub(crate) fn db_error(context: &'static str) -> impl FnOnce(DbErr) -> StoreErro
     }
 }
 
-/// Like [`db_error`], but a unique-constraint violation (the only one on `users` besides the
-/// primary key is `uq-users-email`) becomes [`StoreError::EmailTaken`].
+/// Like [`db_error`], but a unique-constraint violation (on `users` besides the primary key:
+/// `uq-users-email` and `uq-users-email-skeleton-hash`) becomes [`StoreError::EmailTaken`]; the
+/// caller tells the two apart.
 pub(crate) fn user_insert_error(err: DbErr) -> StoreError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::EmailTaken,

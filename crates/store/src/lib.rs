@@ -165,9 +165,10 @@ impl SeaStore {
     /// transaction. Concurrent callers (instances starting at once, `tessera migrate` beside a
     /// starting server) take turns: SQLite through the write lock of an `IMMEDIATE` transaction,
     /// PostgreSQL through a transaction-scoped advisory lock; whoever comes second finds nothing
-    /// left to do. Returns how many migrations this call applied.
+    /// left to do. Returns how many migrations this call applied. Then fills what rows from before
+    /// a migration need computed in Rust ([`fill_email_skeletons`](Self::fill_email_skeletons)).
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        let (_writer, txn) = self.begin_write().await?;
+        let (writer, txn) = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             txn.execute_raw(sea_orm::Statement::from_sql_and_values(
                 sea_orm::DbBackend::Postgres,
@@ -183,6 +184,12 @@ impl SeaStore {
             .len();
         Migrator::up(&txn, None).await.map_err(db_error("migrate"))?;
         txn.commit().await.map_err(db_error("migrate: commit"))?;
+        drop(writer);
+        // Data the schema cannot compute (in Rust, after the migrations): a no-op once done.
+        let filled = self.fill_email_skeletons().await?;
+        if filled > 0 {
+            tracing::info!(filled, "filled the look-alike check of existing accounts");
+        }
         Ok(pending)
     }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
 use tessera_auth_core::ports::{LoginThrottleRepository, StoreError};
 use time::OffsetDateTime;
 
@@ -47,6 +47,50 @@ impl LoginThrottleRepository for SeaStore {
             .await
             .map_err(db_error("record login failure"))?;
         Ok(())
+    }
+
+    /// No row yet: an insert that does nothing on conflict. A row: an update conditional on the
+    /// count read. Either way one statement, so of two attempts that read the same count only
+    /// one is counted; the other reads again.
+    async fn claim_login_attempt(
+        &self,
+        key: &[u8; 32],
+        seen: Option<u32>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.write_permit().await;
+        let written = match seen {
+            None => {
+                let row = login_throttle::ActiveModel {
+                    key: Set(key.to_vec()),
+                    failures: Set(1),
+                    last_failure_at: Set(to_db(at)),
+                };
+                let inserted = login_throttle::Entity::insert(row)
+                    .on_conflict(OnConflict::column(login_throttle::Column::Key).do_nothing().to_owned())
+                    .exec_without_returning(&self.db)
+                    .await;
+                match inserted {
+                    Ok(rows) => rows,
+                    Err(DbErr::RecordNotInserted) => 0,
+                    Err(err) => return Err(db_error("claim login attempt")(err)),
+                }
+            }
+            Some(failures) => {
+                let next = i32::try_from(failures.saturating_add(1)).unwrap_or(i32::MAX);
+                let seen = i32::try_from(failures).unwrap_or(i32::MAX);
+                login_throttle::Entity::update_many()
+                    .col_expr(login_throttle::Column::Failures, Expr::value(next))
+                    .col_expr(login_throttle::Column::LastFailureAt, Expr::value(to_db(at)))
+                    .filter(login_throttle::Column::Key.eq(key.to_vec()))
+                    .filter(login_throttle::Column::Failures.eq(seen))
+                    .exec(&self.db)
+                    .await
+                    .map_err(db_error("claim login attempt"))?
+                    .rows_affected
+            }
+        };
+        Ok(written == 1)
     }
 
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {

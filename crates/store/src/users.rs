@@ -2,11 +2,13 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, LockType};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
 use tessera_auth_core::ports::{AccountChange, StoreError, UserRepository};
 use tessera_auth_core::session::RevocationReason;
-use tessera_auth_core::user::{NewUser, Role, User};
+use tessera_auth_core::user::{NewUser, Role, User, email_skeleton_hash, normalise_email};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -38,6 +40,7 @@ impl TryFrom<users::Model> for User {
 
 /// The row to insert and the user it stores (times as they will read back).
 fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
+    let skeleton_hash = user.email.skeleton_hash();
     let user = User {
         id: user.id,
         email: user.email.into_string(),
@@ -50,6 +53,7 @@ fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
     let model = users::ActiveModel {
         id: Set(user.id),
         email: Set(user.email.clone()),
+        email_skeleton_hash: Set(Some(skeleton_hash.to_vec())),
         name: Set(user.name.clone()),
         password_hash: Set(user.password_hash.clone()),
         role: Set(user.role.as_str().to_owned()),
@@ -62,7 +66,62 @@ fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
 
 // --- repository ---
 
+/// Rows filled per round trip by [`SeaStore::fill_email_skeletons`].
+const SKELETON_BATCH: u64 = 500;
+
 impl SeaStore {
+    /// Brings rows from before the skeleton column up to today's rules: the address normalised
+    /// (NFC) and its skeleton hash set. Idempotent and safe to run from several instances at
+    /// once (each row is written only while its hash is still NULL); `migrate` runs it, so it
+    /// has finished before an instance serves. A row whose address (or skeleton) another
+    /// account already has cannot be brought up and keeps its NULL; it is logged by id for the
+    /// operator (two accounts that look alike, created before the rule). Returns the rows
+    /// filled.
+    pub async fn fill_email_skeletons(&self) -> Result<u64, StoreError> {
+        let mut filled = 0;
+        let mut after: Option<Uuid> = None;
+        loop {
+            let mut query = users::Entity::find().filter(users::Column::EmailSkeletonHash.is_null());
+            if let Some(after) = after {
+                query = query.filter(users::Column::Id.gt(after));
+            }
+            let rows = query
+                .order_by_asc(users::Column::Id)
+                .limit(SKELETON_BATCH)
+                .all(&self.db)
+                .await
+                .map_err(db_error("read users without a skeleton"))?;
+            let Some(last) = rows.last().map(|row| row.id) else {
+                return Ok(filled);
+            };
+            for row in rows {
+                let email = normalise_email(&row.email);
+                let hash = email_skeleton_hash(&row.email).to_vec();
+                let _writer = self.write_permit().await;
+                let updated = users::Entity::update_many()
+                    .col_expr(users::Column::Email, Expr::value(email))
+                    .col_expr(users::Column::EmailSkeletonHash, Expr::value(hash))
+                    .filter(users::Column::Id.eq(row.id))
+                    .filter(users::Column::EmailSkeletonHash.is_null())
+                    .exec(&self.db)
+                    .await;
+                match updated {
+                    Ok(result) => filled += result.rows_affected,
+                    Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                        tracing::warn!(
+                            user_id = %row.id,
+                            "this account's address looks the same as another account's (both \
+                             created before look-alike addresses were refused); it keeps working \
+                             but has no skeleton: review the two accounts"
+                        );
+                    }
+                    Err(err) => return Err(db_error("fill email skeleton")(err)),
+                }
+            }
+            after = Some(last);
+        }
+    }
+
     /// Loads the user row for update inside `txn`. Account-wide changes of one user queue here,
     /// so each sees the one before it.
     ///
@@ -122,13 +181,20 @@ async fn update_locked_user(
 impl UserRepository for SeaStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let (model, user) = new_user_model(user);
-        // The unique index decides: no check-then-insert race.
-        let _writer = self.write_permit().await;
-        users::Entity::insert(model)
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(user_insert_error)?;
-        Ok(user)
+        // The unique indexes decide: no check-then-insert race.
+        let writer = self.write_permit().await;
+        let inserted = users::Entity::insert(model).exec_without_returning(&self.db).await;
+        drop(writer);
+        match inserted.map_err(user_insert_error) {
+            Ok(_) => Ok(user),
+            // Which index refused it: the address itself, or only its skeleton. (An insert that
+            // hits both reports either, depending on the backend.)
+            Err(StoreError::EmailTaken) => match self.find_user_by_email(&user.email).await? {
+                Some(_) => Err(StoreError::EmailTaken),
+                None => Err(StoreError::EmailConfusable),
+            },
+            Err(other) => Err(other),
+        }
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {

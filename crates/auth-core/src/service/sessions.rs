@@ -4,11 +4,11 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuthService, validation};
+use super::{AuthService, Guess, validation};
 use crate::access::AccessClaims;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
-use crate::password::{self, Verification};
+use crate::password;
 use crate::session::{RevocationReason, SessionRecord};
 
 /// Largest page any list endpoint returns.
@@ -144,8 +144,9 @@ impl AuthService {
         AuthError::SessionRevoked
     }
 
-    /// Checks the current password, applies the policy to the new one, stores it and ends every
-    /// other session (the current one stays, so the user is not logged out of the tab they used).
+    /// Checks the current password (throttled, see `credentials`), applies the policy to the new
+    /// one, stores it and ends every other session (the current one stays, so the user is not
+    /// logged out of the tab they used).
     pub async fn change_password(
         &self,
         caller: &AccessClaims,
@@ -159,13 +160,12 @@ impl AuthService {
         if user.disabled {
             return Err(AuthError::SessionRevoked);
         }
-        let verification = self
-            .passwords
-            .verify(current_password.to_owned(), user.password_hash.clone())
-            .await;
-        if !matches!(verification, Ok(Verification::Match { .. })) {
-            let event = SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), meta, Some(caller.sid));
-            self.store.record_event(event).await?;
+        // Throttled like a login, and counted toward the same backoff: an access token must not
+        // buy unlimited guesses at the password.
+        let guess = self
+            .verify_password_throttled(&user, current_password, meta, Some(caller.sid))
+            .await?;
+        if guess == Guess::Wrong {
             return Err(validation("current_password", "is not correct"));
         }
         let local_part = user.email.rsplit_once('@').map_or("", |(local, _)| local);

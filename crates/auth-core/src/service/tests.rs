@@ -10,7 +10,7 @@ use time::macros::datetime;
 use super::*;
 use crate::access::{StoredSigningKey, generate_ed25519_key};
 use crate::clock::ManualClock;
-use crate::password::{Argon2Params, PasswordHasher};
+use crate::password::{Argon2Params, PasswordHasher, Verification};
 use crate::ports::{
     AccountChange, EventRepository, KeyRepository, LoginThrottleRepository, SessionRepository, UserRepository,
 };
@@ -44,6 +44,11 @@ struct MemoryStore {
     /// Makes `rotate_if_current` always decline, as a store is allowed to.
     decline_fast_path: std::sync::atomic::AtomicBool,
     fast_rotations: AtomicUsize,
+    /// Makes this many `claim_login_attempt` calls lose the race: another attempt is counted
+    /// just before (when `steal_counts`), or the row changes under it (otherwise), and the
+    /// claim reports `false`.
+    lose_claims: AtomicUsize,
+    steal_counts: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
@@ -95,6 +100,14 @@ impl UserRepository for MemoryStore {
             .any(|existing| existing.email == user.email.as_str())
         {
             return Err(StoreError::EmailTaken);
+        }
+        let skeleton = user.email.skeleton_hash();
+        if state
+            .users
+            .values()
+            .any(|existing| crate::user::email_skeleton_hash(&existing.email) == skeleton)
+        {
+            return Err(StoreError::EmailConfusable);
         }
         let user = User {
             id: user.id,
@@ -421,6 +434,32 @@ impl LoginThrottleRepository for MemoryStore {
         Ok(())
     }
 
+    async fn claim_login_attempt(
+        &self,
+        key: &[u8; 32],
+        seen: Option<u32>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let lose = self
+            .lose_claims
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            if self.steal_counts.load(Ordering::SeqCst) {
+                let entry = state.throttle.entry(*key).or_insert((0, at));
+                *entry = (entry.0 + 1, at);
+            }
+            return Ok(false);
+        }
+        let current = state.throttle.get(key).map(|(failures, _)| *failures);
+        if current != seen {
+            return Ok(false);
+        }
+        state.throttle.insert(*key, (seen.unwrap_or(0) + 1, at));
+        Ok(true)
+    }
+
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
         self.lock().throttle.remove(key);
         Ok(())
@@ -470,6 +509,23 @@ impl PasswordHashing for InlineHasher {
     }
 }
 
+/// A per-client allowance that can be used up on demand, counting what was taken.
+#[derive(Default)]
+struct TestLimiter {
+    exhausted: std::sync::atomic::AtomicBool,
+    taken: AtomicUsize,
+}
+
+impl AttemptLimiter for TestLimiter {
+    fn try_acquire(&self, _meta: &RequestMeta) -> Result<(), u64> {
+        if self.exhausted.load(Ordering::SeqCst) {
+            return Err(7);
+        }
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 struct RecordingPublisher {
     published: Mutex<Vec<Revocation>>,
@@ -488,6 +544,7 @@ struct Harness {
     hasher: Arc<InlineHasher>,
     clock: Arc<ManualClock>,
     publisher: Arc<RecordingPublisher>,
+    limiter: Arc<TestLimiter>,
     kek: KeyEncryptionKey,
 }
 
@@ -513,6 +570,7 @@ fn harness() -> Harness {
     });
     let clock = Arc::new(ManualClock::new(T0));
     let publisher = Arc::new(RecordingPublisher::default());
+    let limiter = Arc::new(TestLimiter::default());
     let service = AuthService::new(AuthServiceParts {
         store: store.clone(),
         passwords: hasher.clone(),
@@ -528,6 +586,7 @@ fn harness() -> Harness {
         clock: clock.clone(),
         revocations: Arc::new(RevocationSet::new()),
         publisher: publisher.clone(),
+        limiter: limiter.clone(),
     });
     Harness {
         service,
@@ -535,6 +594,7 @@ fn harness() -> Harness {
         hasher,
         clock,
         publisher,
+        limiter,
         kek,
     }
 }
@@ -690,6 +750,66 @@ async fn register_refuses_a_taken_email_case_insensitively() {
         .register(registration("ADA@example.COM"), TokenDelivery::Body, &meta())
         .await;
     assert!(matches!(again, Err(AuthError::EmailTaken)), "{again:?}");
+    assert_eq!(h.store.lock().users.len(), 1);
+}
+
+/// Issue 12, Low 5: one address in any Unicode spelling, no invisible characters, no look-alikes.
+#[tokio::test]
+async fn register_normalises_unicode_and_refuses_look_alikes() {
+    let h = harness();
+    let ada = h.register("jose\u{301}@example.com").await;
+    assert_eq!(ada.user.email, "jos\u{e9}@example.com", "stored in NFC");
+    let again = h
+        .service
+        .register(registration("jos\u{e9}@example.com"), TokenDelivery::Body, &meta())
+        .await;
+    assert!(matches!(again, Err(AuthError::EmailTaken)), "{again:?}");
+    // The other spelling logs in to the same account.
+    let logged_in = h
+        .service
+        .login("JOSE\u{301}@example.com", PASSWORD, TokenDelivery::Body, &meta())
+        .await
+        .unwrap();
+    assert_eq!(logged_in.user.id, ada.user.id);
+
+    for look_alike in ["j\u{43e}s\u{e9}@example.com", "jos\u{e9}@\u{435}xample.com"] {
+        let refused = h
+            .service
+            .register(registration(look_alike), TokenDelivery::Body, &meta())
+            .await;
+        let Err(AuthError::Validation {
+            field: "email",
+            message,
+        }) = refused
+        else {
+            panic!("{look_alike:?}: {refused:?}")
+        };
+        assert!(message.contains("looks the same"), "{message}");
+        assert!(
+            !message.contains("jos"),
+            "the existing address is not revealed: {message}"
+        );
+    }
+    for hidden in ["ad\u{200B}a@example.com", "ada@exam\u{202E}ple.com"] {
+        let refused = h
+            .service
+            .register(registration(hidden), TokenDelivery::Body, &meta())
+            .await;
+        assert!(
+            matches!(refused, Err(AuthError::Validation { field: "email", .. })),
+            "{hidden:?}: {refused:?}"
+        );
+    }
+    let mut named = registration("bob@example.com");
+    named.name = "Bob\u{202E}kcab".into();
+    let refused = h.service.register(named, TokenDelivery::Body, &meta()).await;
+    assert!(matches!(refused, Err(AuthError::Validation { field: "name", .. })));
+    // Administrator-created accounts follow the same rules.
+    let refused = h
+        .service
+        .create_account(registration("j\u{43e}s\u{e9}@example.com"), Role::Admin)
+        .await;
+    assert!(matches!(refused, Err(AuthError::Validation { field: "email", .. })));
     assert_eq!(h.store.lock().users.len(), 1);
 }
 

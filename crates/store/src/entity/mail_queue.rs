@@ -1,4 +1,4 @@
-//! `mail_queue` (generated-style entity; see `m20261202_000006_create_mail_queue`).
+//! `mail_queue` (generated-style entity; see `m20261202_000007_create_mail_queue`).
 
 use sea_orm::entity::prelude::*;
 

@@ -1,4 +1,5 @@
-//! `users` (generated-style entity; see `m20261123_000001_create_users`).
+//! `users` (generated-style entity; see `m20261123_000001_create_users` and
+//! `m20261202_000006_add_users_email_skeleton`).
 
 use sea_orm::entity::prelude::*;
 
@@ -9,6 +10,10 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(unique)]
     pub email: String,
+    /// SHA-256 of the address's TR39 skeleton (`m20261202_000006_add_users_email_skeleton`);
+    /// NULL for a row from before it whose skeleton another account holds.
+    #[sea_orm(unique, column_type = "VarBinary(StringLen::None)", nullable)]
+    pub email_skeleton_hash: Option<Vec<u8>>,
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub password_hash: String,

@@ -5,6 +5,7 @@ mod disabled;
 mod events;
 mod fast_rotation;
 mod keys;
+mod look_alikes;
 mod mail_queue;
 mod migrations;
 mod notify;

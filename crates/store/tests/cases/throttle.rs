@@ -42,6 +42,63 @@ async fn concurrent_failures_are_all_counted(db: &TestDatabase) {
     );
 }
 
+async fn claims_count_only_from_the_count_they_read(db: &TestDatabase) {
+    let store = migrated_store(db).await;
+    let key = [3u8; 32];
+    assert!(store.claim_login_attempt(&key, None, at(10)).await.expect("first"));
+    assert!(
+        !store
+            .claim_login_attempt(&key, None, at(11))
+            .await
+            .expect("stale: no row"),
+        "the row exists now"
+    );
+    assert_eq!(store.login_failures(&key).await.expect("read"), Some((1, at(10))));
+    assert!(
+        !store
+            .claim_login_attempt(&key, Some(0), at(12))
+            .await
+            .expect("stale count")
+    );
+    assert!(store.claim_login_attempt(&key, Some(1), at(13)).await.expect("second"));
+    assert_eq!(store.login_failures(&key).await.expect("read"), Some((2, at(13))));
+    // Plain failures and claims count on the same row.
+    store.record_login_failure(&key, at(14)).await.expect("failure");
+    assert!(!store.claim_login_attempt(&key, Some(2), at(15)).await.expect("stale"));
+    assert!(store.claim_login_attempt(&key, Some(3), at(15)).await.expect("third"));
+    store.clear_login_failures(&key).await.expect("clear");
+    assert!(
+        store
+            .claim_login_attempt(&key, None, at(16))
+            .await
+            .expect("after a clear")
+    );
+}
+
+/// Parallel attempts that read the same count: exactly one is counted (the others read again),
+/// so a burst of guesses cannot all pass one backoff decision.
+async fn parallel_claims_from_one_count_let_exactly_one_through(db: &TestDatabase) {
+    let store = migrated_store(db).await;
+    for seen in [None, Some(1)] {
+        let key = [9u8; 32];
+        let claims = (0..12).map(|i| {
+            let store = store.clone();
+            async move { store.claim_login_attempt(&key, seen, at(i)).await }
+        });
+        let won = futures_join_all(claims)
+            .await
+            .into_iter()
+            .map(|result| result.expect("claim"))
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 1, "from {seen:?}");
+    }
+    assert_eq!(
+        store.login_failures(&[9u8; 32]).await.expect("read").map(|(n, _)| n),
+        Some(2)
+    );
+}
+
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -57,5 +114,7 @@ where
 
 tessera_store::backend_tests!(
     failures_are_counted_and_cleared_per_key,
-    concurrent_failures_are_all_counted
+    concurrent_failures_are_all_counted,
+    claims_count_only_from_the_count_they_read,
+    parallel_claims_from_one_count_let_exactly_one_through
 );
