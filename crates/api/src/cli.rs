@@ -31,7 +31,8 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_COOKIE_SECURE         false drops Secure and the __Host- prefix [default: true]
   TESSERA_SERVE_SPA             false serves no SPA (an app with its own front end) [default: true]
   TESSERA_RATE_LIMIT_PER_IP     auth requests a minute per client IP, 0 = off [default: 30]
-  TESSERA_TRUSTED_PROXIES       CIDRs whose X-Forwarded-For is believed, comma-separated
+  TESSERA_TRUSTED_PROXIES       CIDRs whose forwarding header is believed, comma-separated
+  TESSERA_FORWARDED_HEADER      X-Forwarded-For or Forwarded (RFC 7239) [default: X-Forwarded-For]
   TESSERA_LOG_FORMAT            pretty or json [default: pretty]
   TESSERA_SYNC_INTERVAL         poll for revocations, key rotations and due mail [default: 2s]
   TESSERA_SMTP_URL              smtps://user:pass@host:465, smtp://user:pass@host:587 (STARTTLS)
