@@ -30,6 +30,7 @@ pub mod ports;
 pub mod refresh;
 pub mod revocation;
 pub mod rotation;
+mod seal;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -286,7 +286,7 @@ impl MailSealingKey {
         };
         // Serialising plain structs of strings and times cannot fail.
         let plaintext = serde_json::to_vec(&payload).unwrap_or_default();
-        let sealed = crate::secret::seal_xchacha(&self.0, &plaintext, &aad(mail.id, kind));
+        let sealed = crate::seal::seal_xchacha(&self.0, &plaintext, &aad(mail.id, kind));
         SealedMail {
             id: mail.id,
             kind,

@@ -143,22 +143,6 @@ pub(crate) fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
     <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
-/// `nonce(24) ‖ ciphertext+tag` (XChaCha20-Poly1305) under `key` with `aad` bound: how signing
-/// keys, TOTP secrets and queued mail are sealed.
-pub(crate) fn seal_xchacha(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-    let nonce: [u8; NONCE_LEN] = rand::random();
-    let mut sealed = nonce.to_vec();
-    // The only failure is a plaintext beyond XChaCha20's 256 GiB limit, which no caller can hold
-    // in memory. Were it to happen, the nonce alone is left, which every `open` refuses (no tag):
-    // a blob that never opens rather than a panic in the domain.
-    if let Ok(ciphertext) =
-        XChaCha20Poly1305::new(key.into()).encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
-    {
-        sealed.extend_from_slice(&ciphertext);
-    }
-    sealed
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     #[error("sealed key could not be opened (wrong master key or corrupted data)")]
@@ -169,7 +153,7 @@ impl KeyEncryptionKey {
     /// `nonce(24) ‖ ciphertext+tag`; `context` (e.g. the kid) is bound as associated data so a
     /// sealed blob cannot be moved to another key's row.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
-        seal_xchacha(&self.0, plaintext, context)
+        crate::seal::seal_xchacha(&self.0, plaintext, context)
     }
 
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, SealError> {
