@@ -9,11 +9,12 @@ use poem::web::cookie::CookieJar;
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
-use subtle::ConstantTimeEq;
-use tessera_auth_core::AuthError;
 use tessera_auth_core::access::AccessClaims;
-use tessera_auth_core::user::Role;
-use uuid::Uuid;
+use tessera_auth_core::csrf::PresentedCsrf;
+use tessera_auth_core::error::Refused;
+use tessera_auth_core::service::{PresentedLogout, PresentedRefresh};
+use tessera_auth_core::session::TokenDelivery;
+use tessera_auth_core::{AuthError, service};
 
 use crate::cookies::AuthCookie;
 use crate::problem::ApiError;
@@ -38,10 +39,7 @@ pub struct Authenticated {
 
 impl Authenticated {
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.claims.role() {
-            Some(Role::Admin) => Ok(()),
-            _ => Err(ApiError::forbidden()),
-        }
+        Ok(service::require_admin(&self.claims)?)
     }
 }
 
@@ -59,22 +57,72 @@ fn bearer_token(value: &str) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Double-submit check bound to the session: the header must equal the cookie, and the token
-/// must be an HMAC over this session id (so a token planted from a sibling origin is useless).
-pub fn check_csrf(state: &AppState, req: &Request, jar: &CookieJar, session_id: Uuid) -> Result<(), ApiError> {
-    let header = req
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::csrf_failed("missing X-CSRF-Token header"))?;
-    let cookie = state
-        .cookies
-        .get(jar, AuthCookie::Csrf)
-        .ok_or_else(|| ApiError::csrf_failed("missing CSRF cookie"))?;
-    if !bool::from(header.as_bytes().ct_eq(cookie.as_bytes())) || !state.service.verify_csrf_token(session_id, header) {
-        return Err(ApiError::csrf_failed("X-CSRF-Token does not match this session"));
+/// The CSRF values `req` presented: the `X-CSRF-Token` header and the CSRF cookie (auth-core's
+/// `check_csrf` judges them).
+pub fn presented_csrf(state: &AppState, req: &Request, jar: &CookieJar) -> PresentedCsrf {
+    PresentedCsrf {
+        header: req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        cookie: state.cookies.get(jar, AuthCookie::Csrf),
     }
-    Ok(())
+}
+
+/// The access token of an `Authorization` header, if the request has one: `Bearer <token>` or an
+/// error, never a fall-back to the cookie.
+pub fn authorization_bearer(req: &Request) -> Option<Result<&str, ApiError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated())
+            .and_then(bearer_token),
+    )
+}
+
+/// What a refresh request presented: the body's token, else the refresh cookie (with the CSRF
+/// values, which auth-core checks for a cookie only).
+pub fn presented_refresh(
+    state: &AppState,
+    req: &Request,
+    jar: &CookieJar,
+    body_token: Option<String>,
+) -> PresentedRefresh {
+    let (refresh_token, delivery) = match body_token {
+        Some(token) => (Some(token), TokenDelivery::Body),
+        None => (state.cookies.get(jar, AuthCookie::Refresh), TokenDelivery::Cookie),
+    };
+    PresentedRefresh {
+        refresh_token,
+        delivery,
+        csrf: presented_csrf(state, req, jar),
+    }
+}
+
+/// What a logout request presented, in precedence order: the body's refresh token, an
+/// `Authorization` header, the refresh cookie, the access cookie.
+pub fn presented_logout(
+    state: &AppState,
+    req: &Request,
+    jar: &CookieJar,
+    body_token: Option<String>,
+) -> Result<PresentedLogout, ApiError> {
+    if let Some(token) = body_token {
+        return Ok(PresentedLogout::RefreshBody(token));
+    }
+    if let Some(token) = authorization_bearer(req) {
+        return Ok(PresentedLogout::Bearer(token?.to_owned()));
+    }
+    let csrf = presented_csrf(state, req, jar);
+    if let Some(refresh_token) = state.cookies.get(jar, AuthCookie::Refresh) {
+        return Ok(PresentedLogout::RefreshCookie { refresh_token, csrf });
+    }
+    Ok(match state.cookies.get(jar, AuthCookie::Access) {
+        Some(access_token) => PresentedLogout::AccessCookie { access_token, csrf },
+        None => PresentedLogout::Nothing,
+    })
 }
 
 fn state_of(req: &Request) -> Result<&SharedState, ApiError> {
@@ -85,9 +133,8 @@ fn state_of(req: &Request) -> Result<&SharedState, ApiError> {
 pub fn authenticate(req: &Request) -> Result<Authenticated, ApiError> {
     let state = state_of(req)?;
     let jar = req.cookie();
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ApiError::unauthenticated())?;
-        let claims = state.service.authenticate(bearer_token(value)?)?;
+    if let Some(token) = authorization_bearer(req) {
+        let claims = state.service.authenticate(token?)?;
         return Ok(Authenticated {
             claims,
             via: Credential::Bearer,
@@ -101,18 +148,13 @@ pub fn authenticate(req: &Request) -> Result<Authenticated, ApiError> {
         }
         return Err(ApiError::unauthenticated());
     };
-    let claims = match state.service.authenticate(&token) {
-        Ok(claims) => claims,
-        Err(err) => {
-            let err = ApiError::from(err);
-            if err.ends_session() {
-                state.cookies.clear_all(jar);
-            }
-            return Err(err);
+    let claims = state.service.authenticate(&token).inspect_err(|err| {
+        if err.ends_session(Refused::Access) {
+            state.cookies.clear_all(jar);
         }
-    };
+    })?;
     if is_unsafe(req.method()) {
-        check_csrf(state, req, jar, claims.sid)?;
+        state.service.check_csrf(claims.sid, &presented_csrf(state, req, jar))?;
     }
     Ok(Authenticated {
         claims,

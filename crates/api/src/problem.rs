@@ -12,6 +12,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
+use tessera_auth_core::error::Refused;
 use tessera_auth_core::ports::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -74,6 +75,9 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// See [`ProblemBody::public_origin`].
     pub public_origin: Option<String>,
+    /// The session is over ([`AuthError::ends_session`]): [`catch_all`] clears a cookie
+    /// session's auth cookies.
+    pub ends_session: bool,
 }
 
 impl fmt::Display for ApiError {
@@ -100,6 +104,7 @@ impl ApiError {
             retry_after_secs: None,
             allow: None,
             public_origin: None,
+            ends_session: false,
         }
     }
 
@@ -188,11 +193,6 @@ impl ApiError {
         )
     }
 
-    /// Whether this failure means the session is over, so the auth cookies should be cleared.
-    pub fn ends_session(&self) -> bool {
-        matches!(self.code, ProblemCode::SessionRevoked | ProblemCode::RefreshReused)
-    }
-
     fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }
@@ -211,52 +211,61 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> ApiError {
-        match err {
-            AuthError::InvalidCredentials => ApiError {
-                www_authenticate: Some(BEARER),
-                ..ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ProblemCode::InvalidCredentials,
-                    "invalid email or password".to_owned(),
-                )
-            },
-            AuthError::EmailTaken => ApiError::new(
-                StatusCode::CONFLICT,
-                ProblemCode::EmailTaken,
-                "this email address is already registered".to_owned(),
-            ),
-            AuthError::Validation { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ProblemCode::ValidationFailed,
-                format!("{field}: {message}"),
-            ),
-            AuthError::Unauthenticated => ApiError::unauthenticated(),
-            AuthError::InvalidToken => ApiError::invalid_token(ProblemCode::Unauthenticated, "the token is not valid"),
-            AuthError::TokenExpired => {
-                ApiError::invalid_token(ProblemCode::TokenExpired, "the access token has expired; refresh it")
-            }
-            AuthError::SessionRevoked => {
-                ApiError::invalid_token(ProblemCode::SessionRevoked, "the session has ended; log in again")
-            }
-            AuthError::RefreshReused => ApiError::invalid_token(
-                ProblemCode::RefreshReused,
-                "this refresh token was already used; the session has been revoked",
-            ),
-            AuthError::Forbidden => ApiError::forbidden(),
-            AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
-            AuthError::NotFound => ApiError::not_found(),
-            AuthError::Store(err @ StoreError::Unavailable(_)) => {
-                tracing::error!(error = %err, "storage unavailable; the request changed nothing");
-                ApiError::storage_unavailable()
-            }
-            AuthError::Store(err) => {
-                tracing::error!(error = %err, "storage failure");
-                ApiError::internal()
-            }
-            AuthError::Internal(message) => {
-                tracing::error!(error = %message, "internal failure");
-                ApiError::internal()
-            }
+        let ends_session = err.ends_session(Refused::Access);
+        ApiError {
+            ends_session,
+            ..problem_of(err)
+        }
+    }
+}
+
+fn problem_of(err: AuthError) -> ApiError {
+    match err {
+        AuthError::InvalidCredentials => ApiError {
+            www_authenticate: Some(BEARER),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::InvalidCredentials,
+                "invalid email or password".to_owned(),
+            )
+        },
+        AuthError::EmailTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::EmailTaken,
+            "this email address is already registered".to_owned(),
+        ),
+        AuthError::Validation { field, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::ValidationFailed,
+            format!("{field}: {message}"),
+        ),
+        AuthError::Unauthenticated => ApiError::unauthenticated(),
+        AuthError::InvalidToken => ApiError::invalid_token(ProblemCode::Unauthenticated, "the token is not valid"),
+        AuthError::TokenExpired => {
+            ApiError::invalid_token(ProblemCode::TokenExpired, "the access token has expired; refresh it")
+        }
+        AuthError::SessionRevoked => {
+            ApiError::invalid_token(ProblemCode::SessionRevoked, "the session has ended; log in again")
+        }
+        AuthError::RefreshReused => ApiError::invalid_token(
+            ProblemCode::RefreshReused,
+            "this refresh token was already used; the session has been revoked",
+        ),
+        AuthError::CsrfFailed(failure) => ApiError::csrf_failed(failure.detail()),
+        AuthError::Forbidden => ApiError::forbidden(),
+        AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
+        AuthError::NotFound => ApiError::not_found(),
+        AuthError::Store(err @ StoreError::Unavailable(_)) => {
+            tracing::error!(error = %err, "storage unavailable; the request changed nothing");
+            ApiError::storage_unavailable()
+        }
+        AuthError::Store(err) => {
+            tracing::error!(error = %err, "storage failure");
+            ApiError::internal()
+        }
+        AuthError::Internal(message) => {
+            tracing::error!(error = %message, "internal failure");
+            ApiError::internal()
         }
     }
 }
@@ -416,7 +425,7 @@ pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::
             if problem.status == StatusCode::METHOD_NOT_ALLOWED {
                 problem.allow = allowed_methods(&path);
             }
-            if problem.ends_session()
+            if problem.ends_session
                 && let Some((state, jar)) = cookie_session
             {
                 state.cookies.clear_all(&jar);
@@ -543,7 +552,7 @@ mod tests {
             }
             if status == 503 {
                 assert_eq!(api.retry_after_secs, Some(STORAGE_RETRY_AFTER_SECS));
-                assert!(!api.ends_session(), "a storage failure keeps the client's session");
+                assert!(!api.ends_session, "a storage failure keeps the client's session");
             }
             assert!(!api.body().to_json_string().contains("xyz"));
         }

@@ -5,18 +5,15 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use tessera_auth_core::access::{
-    AccessTokenConfig, KeyRing, KeyRingError, LEEWAY_SECS, StoredSigningKey, generate_ed25519_key,
-};
+use tessera_auth_core::access::{AccessTokenConfig, KeyRing, KeyRingError, StoredSigningKey, generate_ed25519_key};
 use tessera_auth_core::clock::{Clock, SystemClock};
 use tessera_auth_core::password::{Argon2Params, PasswordHasher};
-use tessera_auth_core::ports::{KeyRepository, SessionRepository, StoreError};
-use tessera_auth_core::revocation::{Revocation, RevocationSet};
+use tessera_auth_core::ports::{KeyRepository, StoreError};
+use tessera_auth_core::revocation::RevocationSet;
 use tessera_auth_core::secret::MasterKey;
 use tessera_auth_core::service::{AuthService, AuthServiceParts};
 use tessera_auth_core::session::SessionPolicy;
 use tessera_store::SeaStore;
-use time::Duration;
 
 use crate::config::{Config, JwtSigning};
 use crate::cookies::CookieFactory;
@@ -164,34 +161,9 @@ pub async fn load_key_ring(
 
 /// The Ed25519 key ring from stored keys, as of now.
 pub fn key_ring_from(keys: &[StoredSigningKey], state: &AppState) -> Result<KeyRing, KeyRingError> {
-    KeyRing::from_stored(
-        keys,
-        &state.master_key.key_encryption_key(),
-        state.config.access_ttl,
-        state.clock.now(),
-    )
-}
-
-/// How long a revocation must be remembered: until every access token it could refuse expired.
-pub fn revocation_memory(config: &Config) -> Duration {
-    config.access_ttl + Duration::seconds(LEEWAY_SECS)
-}
-
-/// Loads revocations that still matter into `set`.
-pub async fn fill_revocations(
-    store: &SeaStore,
-    set: &RevocationSet,
-    config: &Config,
-    clock: &dyn Clock,
-) -> Result<(), StartupError> {
-    let memory = revocation_memory(config);
-    for (session_id, revoked_at) in store.sessions_revoked_since(clock.now() - memory).await? {
-        set.apply(&Revocation::Session {
-            session_id,
-            forget_after: revoked_at + memory,
-        });
-    }
-    Ok(())
+    state
+        .service
+        .key_ring_from(keys, &state.master_key.key_encryption_key())
 }
 
 pub async fn build_state(config: Config) -> Result<SharedState, StartupError> {
@@ -209,7 +181,6 @@ pub async fn build_state_with_clock(
     let store = open_store(&config).await?;
     let key_ring = load_key_ring(&config, &store, &master, clock.as_ref()).await?;
     let revocations = Arc::new(RevocationSet::new());
-    fill_revocations(&store, &revocations, &config, clock.as_ref()).await?;
 
     let hasher = PasswordHasher::new(argon2).map_err(|e| StartupError::Passwords(e.to_string()))?;
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
@@ -235,6 +206,7 @@ pub async fn build_state_with_clock(
         publisher: Arc::new(store.clone()),
         limiter: rate_limits.clone(),
     });
+    service.fill_revocations().await?;
     let cookies = CookieFactory::new(config.cookie_secure);
     Ok(Arc::new(AppState {
         service: Arc::new(service),

@@ -18,12 +18,10 @@
 use std::time::Duration;
 
 use tessera_auth_core::ports::KeyRepository;
-use tessera_auth_core::revocation::Revocation;
 use tessera_store::notify::{Notice, NoticeListener};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::startup::{fill_revocations, key_ring_from, revocation_memory};
 use crate::state::SharedState;
 
 /// Keys are re-read every this many polls (and at once on a `KeysChanged` notice).
@@ -79,10 +77,7 @@ async fn run(state: SharedState) {
         };
         tokio::select! {
             notice = next_notice(&mut listener) => match notice {
-                Ok(Notice::SessionRevoked(session_id)) => {
-                    let forget_after = state.service.now() + revocation_memory(&state.config);
-                    state.service.revocations().apply(&Revocation::Session { session_id, forget_after });
-                }
+                Ok(Notice::SessionRevoked(session_id)) => state.service.apply_peer_revocation(session_id),
                 Ok(Notice::KeysChanged) => reload_keys(&state).await,
                 Err(err) => {
                     tracing::warn!(error = %err, "revocation listener lost; reconnecting");
@@ -112,20 +107,12 @@ async fn next_notice(listener: &mut Option<NoticeListener>) -> Result<Notice, te
 }
 
 async fn poll_revocations(state: &SharedState) {
-    if let Err(err) = fill_revocations(
-        &state.store,
-        state.service.revocations(),
-        &state.config,
-        state.clock.as_ref(),
-    )
-    .await
-    {
+    if let Err(err) = state.service.fill_revocations().await {
         tracing::warn!(error = %err, "revocation poll failed");
     }
 }
 
-/// Rebuilds the key ring from the database and installs it when it differs (a rotation, or a
-/// retired key whose tokens have all expired and so must stop verifying).
+/// Rebuilds the key ring from the database; the service installs it when it differs.
 async fn reload_keys(state: &SharedState) {
     if matches!(state.config.jwt, crate::config::JwtSigning::Hs256(_)) {
         return;
@@ -137,20 +124,15 @@ async fn reload_keys(state: &SharedState) {
             return;
         }
     };
-    let ring = match key_ring_from(&keys, state) {
-        Ok(ring) => ring,
-        Err(err) => {
-            tracing::error!(error = %err, "signing keys could not be loaded; keeping the current ring");
-            return;
-        }
-    };
-    let current = state.service.key_ring();
-    let kids = |jwks: Vec<tessera_auth_core::access::PublicJwk>| jwks.into_iter().map(|k| k.kid).collect::<Vec<_>>();
-    if ring.active_kid() != current.active_kid() || kids(ring.public_jwks()) != kids(current.public_jwks()) {
-        tracing::info!(
-            active_kid = ring.active_kid(),
+    match state
+        .service
+        .reload_key_ring(&keys, &state.master_key.key_encryption_key())
+    {
+        Ok(true) => tracing::info!(
+            active_kid = state.service.key_ring().active_kid(),
             "signing keys changed; key ring reloaded"
-        );
-        state.service.replace_key_ring(ring);
+        ),
+        Ok(false) => {}
+        Err(err) => tracing::error!(error = %err, "signing keys could not be loaded; keeping the current ring"),
     }
 }

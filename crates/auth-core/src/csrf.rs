@@ -7,8 +7,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::error::CsrfFailure;
 use crate::secret::{CsrfKey, hmac_sha256};
 
 const NONCE_LEN: usize = 16;
@@ -42,6 +44,26 @@ pub fn verify(key: &CsrfKey, session_id: Uuid, token: &str) -> bool {
         return false;
     };
     expected.len() == TAG_LEN && tag(key, session_id, nonce).verify_truncated_left(expected).is_ok()
+}
+
+/// The CSRF values a cookie-carrying request presented: the `X-CSRF-Token` header and the CSRF
+/// cookie, each as sent (absent when not sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresentedCsrf {
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+}
+
+/// The double-submit check bound to the session: the header must equal the cookie (compared in
+/// constant time), and the token must be an HMAC over this session id (so a token planted from a
+/// sibling origin is useless).
+pub fn check_double_submit(key: &CsrfKey, session_id: Uuid, presented: &PresentedCsrf) -> Result<(), CsrfFailure> {
+    let header = presented.header.as_deref().ok_or(CsrfFailure::MissingHeader)?;
+    let cookie = presented.cookie.as_deref().ok_or(CsrfFailure::MissingCookie)?;
+    if !bool::from(header.as_bytes().ct_eq(cookie.as_bytes())) || !verify(key, session_id, header) {
+        return Err(CsrfFailure::Mismatch);
+    }
+    Ok(())
 }
 
 fn tag(key: &CsrfKey, session_id: Uuid, nonce: &[u8]) -> hmac::Hmac<sha2::Sha256> {

@@ -27,6 +27,9 @@ pub enum AuthError {
     /// A stale refresh token was replayed; the session has been revoked.
     #[error("refresh token reuse detected; session revoked")]
     RefreshReused,
+    /// The double-submit check of a cookie-authenticated unsafe request failed.
+    #[error("CSRF check failed: {0}")]
+    CsrfFailed(CsrfFailure),
     #[error("forbidden")]
     Forbidden,
     /// Too many attempts; try again after this many seconds.
@@ -39,4 +42,62 @@ pub enum AuthError {
     /// Hashing or key failures: a server fault, never the client's.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a double-submit CSRF check failed (the detail a client sees; never a token value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfFailure {
+    MissingHeader,
+    MissingCookie,
+    /// The header differs from the cookie, or the token was not issued for this session.
+    Mismatch,
+}
+
+impl CsrfFailure {
+    pub fn detail(self) -> &'static str {
+        match self {
+            CsrfFailure::MissingHeader => "missing X-CSRF-Token header",
+            CsrfFailure::MissingCookie => "missing CSRF cookie",
+            CsrfFailure::Mismatch => "X-CSRF-Token does not match this session",
+        }
+    }
+}
+
+impl std::fmt::Display for CsrfFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.detail())
+    }
+}
+
+/// Which credential a request presented when it was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// An access token (Bearer or cookie), or a request whose credential is not known.
+    Access,
+    /// A refresh token.
+    Refresh,
+}
+
+impl AuthError {
+    /// Whether this failure means the client's session is over, so a browser's auth cookies are
+    /// cleared: the session ended (revoked, expired, a replayed refresh token), or the refused
+    /// credential is a refresh token this server does not accept (nothing can ever renew it). An
+    /// access token that merely fails verification ends nothing: the refresh token may still work.
+    pub fn ends_session(&self, refused: Refused) -> bool {
+        match self {
+            AuthError::SessionRevoked | AuthError::RefreshReused => true,
+            AuthError::InvalidToken => refused == Refused::Refresh,
+            AuthError::InvalidCredentials
+            | AuthError::EmailTaken
+            | AuthError::Validation { .. }
+            | AuthError::Unauthenticated
+            | AuthError::TokenExpired
+            | AuthError::CsrfFailed(_)
+            | AuthError::Forbidden
+            | AuthError::RateLimited { .. }
+            | AuthError::NotFound
+            | AuthError::Store(_)
+            | AuthError::Internal(_) => false,
+        }
+    }
 }

@@ -12,6 +12,7 @@
         clippy::expect_used,
         clippy::panic,
         clippy::todo,
+        clippy::unreachable,
         clippy::indexing_slicing,
         clippy::await_holding_lock
     )
@@ -28,9 +29,13 @@ pub mod password;
 pub mod ports;
 pub mod refresh;
 pub mod revocation;
+pub mod rotation;
+mod seal;
 pub mod secret;
 pub mod service;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod throttle;
 pub mod user;
 mod verified_tokens;

@@ -7,7 +7,6 @@ use std::fmt;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -82,14 +81,22 @@ impl MasterKey {
     /// HKDF-SHA256 (no salt: the master key is already uniformly random) expanded to 32 bytes
     /// under `label`. The labels are part of the stored-data format: changing one invalidates
     /// every refresh token, CSRF token or sealed signing key derived from it.
+    ///
+    /// Written out (RFC 5869 for one block: `PRK = HMAC(0^32, master)`, `OKM = HMAC(PRK, label ‖
+    /// 0x01)`) because a 32-byte output always fits in one block, where the hkdf crate's `expand`
+    /// would leave an error case that cannot occur; a test pins it to that crate's output.
     fn derive(&self, label: &[u8]) -> [u8; 32] {
-        let hkdf = Hkdf::<Sha256>::new(None, &self.0);
-        let mut okm = [0u8; 32];
-        if hkdf.expand(label, &mut okm).is_err() {
-            // HKDF-SHA256 can expand up to 255 * 32 bytes; 32 always fits.
-            unreachable!("HKDF-SHA256 always expands to 32 bytes");
-        }
-        okm
+        let prk: [u8; 32] = hmac_sha256(&[0; 32])
+            .chain_update(self.0)
+            .finalize()
+            .into_bytes()
+            .into();
+        hmac_sha256(&prk)
+            .chain_update(label)
+            .chain_update([1])
+            .finalize()
+            .into_bytes()
+            .into()
     }
 }
 
@@ -127,11 +134,13 @@ impl fmt::Debug for KeyEncryptionKey {
 
 /// HMAC-SHA256 keyed with a 32-byte derived key.
 pub(crate) fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(mac) => mac,
-        // HMAC accepts keys of any length.
-        Err(_) => unreachable!("HMAC-SHA256 accepts 32-byte keys"),
+    // HMAC zero-pads a key shorter than SHA-256's 64-byte block; padding it here gives the same
+    // MAC through the constructor that takes exactly one block and cannot fail.
+    let mut block = [0u8; 64];
+    for (padded, byte) in block.iter_mut().zip(key) {
+        *padded = *byte;
     }
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,23 +153,7 @@ impl KeyEncryptionKey {
     /// `nonce(24) ‖ ciphertext+tag`; `context` (e.g. the kid) is bound as associated data so a
     /// sealed blob cannot be moved to another key's row.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let cipher = XChaCha20Poly1305::new(&self.0.into());
-        let ciphertext = match cipher.encrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad: context,
-            },
-        ) {
-            Ok(ciphertext) => ciphertext,
-            // The only failure is a plaintext beyond XChaCha20's 256 GiB limit.
-            Err(_) => unreachable!("XChaCha20-Poly1305 plaintext too long"),
-        };
-        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-        sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&ciphertext);
-        sealed
+        crate::seal::seal_xchacha(&self.0, plaintext, context)
     }
 
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -181,6 +174,8 @@ impl KeyEncryptionKey {
 
 #[cfg(test)]
 mod tests {
+    use hkdf::Hkdf;
+
     use super::*;
 
     const HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::access::{self, AccessClaims, AccessTokenConfig, AccessTokenError, KeyRing, KeyRingError, TokenSubject};
@@ -17,7 +17,7 @@ use crate::ports::{
     AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,
 };
 use crate::refresh::{self, ExpectedRotation, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
-use crate::revocation::{Revocation, RevocationSet};
+use crate::revocation::RevocationSet;
 use crate::secret::{CsrfKey, RefreshKeys};
 use crate::session::{NewSession, RevocationReason, SessionPolicy, TokenDelivery};
 use crate::throttle;
@@ -25,12 +25,15 @@ use crate::user::{self, Email, NewUser, Role, User};
 
 mod admin;
 mod credentials;
+mod presented;
+mod revocations;
 mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use admin::UserChange;
+pub use admin::{UserChange, require_admin};
 pub use credentials::{Guess, PasswordMatch};
+pub use presented::{LoggedOut, PresentedLogout, PresentedRefresh, Refreshed};
 pub use sessions::{ActiveSession, Page};
 
 /// Everything `AuthService` is built from.
@@ -257,18 +260,23 @@ impl AuthService {
     /// replay → publishes the session's revocation and returns `RefreshReused`; revoked →
     /// `SessionRevoked`; expired or disabled → `SessionRevoked`.
     pub async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> Result<LoggedIn, AuthError> {
-        let token = RefreshToken::parse(refresh_token, &self.refresh_keys).map_err(|_| AuthError::InvalidToken)?;
+        let token = self.parse_refresh_token(refresh_token)?;
+        self.rotate(&token, meta).await
+    }
+
+    /// [`AuthService::refresh`] for a token already parsed.
+    async fn rotate(&self, token: &RefreshToken, meta: &RequestMeta) -> Result<LoggedIn, AuthError> {
         let now = self.now();
         // The common case (the current token of a live session) is one conditional write; only
         // when the row says otherwise does the refresh lock it and let `decide` judge.
-        if let Some(expected) = ExpectedRotation::for_token(&token, &self.policy, &self.refresh_keys, now)
+        if let Some(expected) = ExpectedRotation::for_token(token, &self.policy, &self.refresh_keys, now)
             && let Some(locked) = self.store.rotate_if_current(&expected, meta).await?
         {
             return self.issue_rotated(locked, expected.child);
         }
         let decide = |locked: &LockedSession| {
             refresh::decide(
-                &token,
+                token,
                 &locked.session,
                 locked.user.disabled,
                 &self.policy,
@@ -314,9 +322,12 @@ impl AuthService {
     /// The session id inside a refresh token, tag-verified, without touching the store (for the
     /// CSRF check that precedes refresh and logout).
     pub fn refresh_token_session(&self, refresh_token: &str) -> Result<Uuid, AuthError> {
-        RefreshToken::parse(refresh_token, &self.refresh_keys)
-            .map(|token| token.session_id)
-            .map_err(|_| AuthError::InvalidToken)
+        self.parse_refresh_token(refresh_token).map(|token| token.session_id)
+    }
+
+    /// Tag-verified; anything this server did not mint is `InvalidToken`.
+    fn parse_refresh_token(&self, refresh_token: &str) -> Result<RefreshToken, AuthError> {
+        RefreshToken::parse(refresh_token, &self.refresh_keys).map_err(|_| AuthError::InvalidToken)
     }
 
     /// Revokes the session (records `logout`), updates the revocation set and tells peers.
@@ -336,7 +347,11 @@ impl AuthService {
         let ring = self.key_ring();
         let claims = access::verify(&ring, &self.access, access_token, self.now()).map_err(|error| match error {
             AccessTokenError::Expired => AuthError::TokenExpired,
-            _ => AuthError::InvalidToken,
+            AccessTokenError::Malformed
+            | AccessTokenError::BadHeader
+            | AccessTokenError::UnknownKey
+            | AccessTokenError::BadSignature
+            | AccessTokenError::BadClaims => AuthError::InvalidToken,
         })?;
         if self.revocations.is_revoked(&claims) {
             return Err(AuthError::SessionRevoked);
@@ -423,20 +438,6 @@ impl AuthService {
             name: user.name.clone(),
         };
         access::sign(&self.key_ring(), &self.access, &subject, self.now()).map_err(key_fault)
-    }
-
-    /// Refuses the session's access tokens here at once and tells the other instances. Remembered
-    /// until every access token the session could hold has expired.
-    async fn revoke_locally(&self, session_id: Uuid, now: OffsetDateTime) {
-        let forget_after = now
-            .saturating_add(self.access.ttl)
-            .saturating_add(Duration::seconds(access::LEEWAY_SECS));
-        let revocation = Revocation::Session {
-            session_id,
-            forget_after,
-        };
-        self.revocations.apply(&revocation);
-        self.publisher.publish(&revocation).await;
     }
 }
 

@@ -3,7 +3,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::refresh::RotationState;
+use crate::rotation::RotationState;
 
 /// How the session's tokens travel. Fixed at login: a cookie session never sees a token in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

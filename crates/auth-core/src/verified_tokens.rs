@@ -20,7 +20,7 @@ use std::sync::RwLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::access::AccessClaims;
+use crate::access::claims::AccessClaims;
 
 /// Shards spread the write locks of inserts; reads take a shared lock on one shard.
 const SHARDS: usize = 16;

@@ -1,21 +1,18 @@
 //! POST /api/auth/{register,login,refresh,logout}.
 
 use poem::Request;
-use poem::http::header;
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tessera_auth_core::AuthError;
-use tessera_auth_core::service::{LoggedIn, Registration};
+use tessera_auth_core::service::{IssuedTokens, LoggedIn, Registration};
 use tessera_auth_core::session::TokenDelivery;
-use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::OptionalJson;
 use super::text::Text;
 use super::views::{SessionView, TokenDeliveryView, UserView};
-use crate::auth::{self, check_csrf};
+use crate::auth;
 use crate::client::Meta;
 use crate::cookies::AuthCookie;
 use crate::problem::ApiError;
@@ -109,22 +106,14 @@ pub enum LogoutResponse {
     LoggedOut(#[oai(header = "Clear-Site-Data")] String),
 }
 
-/// Sets the three cookies for a cookie session; a body session gets no cookies.
-///
-/// A CSRF cookie that is already valid for this session is kept (only its lifetime extended):
-/// replacing it on every refresh would make another tab's in-flight request, whose header carries
-/// the previous value, fail the double-submit comparison.
-fn set_session_cookies(state: &AppState, jar: &CookieJar, logged_in: &LoggedIn) {
-    let tokens = &logged_in.tokens;
+/// Sets the three cookies for a cookie session; a body session gets no cookies. The CSRF cookie
+/// gets `tokens.csrf_token` (after a refresh, the kept cookie: see `Refreshed`).
+fn set_session_cookies(state: &AppState, jar: &CookieJar, tokens: &IssuedTokens) {
     if tokens.delivery != TokenDelivery::Cookie {
         return;
     }
     let now = state.service.now();
     let cookies = &state.cookies;
-    let csrf = cookies
-        .get(jar, AuthCookie::Csrf)
-        .filter(|existing| state.service.verify_csrf_token(tokens.session_id, existing))
-        .unwrap_or_else(|| tokens.csrf_token.clone());
     cookies.set(
         jar,
         AuthCookie::Access,
@@ -139,7 +128,23 @@ fn set_session_cookies(state: &AppState, jar: &CookieJar, logged_in: &LoggedIn) 
         now,
         tokens.refresh_expires_at,
     );
-    cookies.set(jar, AuthCookie::Csrf, &csrf, now, tokens.refresh_expires_at);
+    cookies.set(
+        jar,
+        AuthCookie::Csrf,
+        &tokens.csrf_token,
+        now,
+        tokens.refresh_expires_at,
+    );
+}
+
+fn refresh_response(tokens: &IssuedTokens) -> RefreshResponse {
+    let in_body = tokens.delivery == TokenDelivery::Body;
+    RefreshResponse {
+        session: SessionView::from(tokens),
+        access_token: in_body.then(|| tokens.access_token.clone()),
+        refresh_token: in_body.then(|| tokens.refresh_token.clone()),
+        token_type: in_body.then(|| "Bearer".to_owned()),
+    }
 }
 
 fn auth_response(logged_in: &LoggedIn) -> AuthResponse {
@@ -177,7 +182,7 @@ impl AuthApi {
             .service
             .register(input, body.token_delivery.unwrap_or_default().into(), &meta)
             .await?;
-        set_session_cookies(&state, jar, &logged_in);
+        set_session_cookies(&state, jar, &logged_in.tokens);
         Ok(RegisterResponse::Created(Json(auth_response(&logged_in))))
     }
 
@@ -202,7 +207,7 @@ impl AuthApi {
                 &meta,
             )
             .await?;
-        set_session_cookies(&state, jar, &logged_in);
+        set_session_cookies(&state, jar, &logged_in.tokens);
         Ok(LoginResponse::Ok(Json(auth_response(&logged_in))))
     }
 
@@ -222,41 +227,19 @@ impl AuthApi {
         #[oai(name = "X-CSRF-Token")] _csrf: Header<Option<String>>,
         body: OptionalJson<RefreshTokenRequest>,
     ) -> Result<RefreshResult, ApiError> {
-        let (token, from_cookie) = match body.0 {
-            Some(body) => (body.refresh_token.into_string(), false),
-            None => (
-                state
-                    .cookies
-                    .get(jar, AuthCookie::Refresh)
-                    .ok_or_else(ApiError::unauthenticated)?,
-                true,
-            ),
-        };
-        let outcome = async {
-            if from_cookie {
-                let session_id = state.service.refresh_token_session(&token)?;
-                check_csrf(&state, req, jar, session_id)?;
-            }
-            Ok::<_, ApiError>(state.service.refresh(&token, &meta).await?)
-        }
-        .await;
-        let logged_in = match outcome {
-            Ok(logged_in) => logged_in,
-            Err(err) => {
-                if from_cookie && err.status == poem::http::StatusCode::UNAUTHORIZED {
+        let presented = auth::presented_refresh(&state, req, jar, body.0.map(|b| b.refresh_token.into_string()));
+        let refreshed = state
+            .service
+            .refresh_presented(&presented, &meta)
+            .await
+            .map_err(|err| {
+                if presented.ends_cookie_session(&err) {
                     state.cookies.clear_all(jar);
                 }
-                return Err(err);
-            }
-        };
-        set_session_cookies(&state, jar, &logged_in);
-        let response = auth_response(&logged_in);
-        Ok(RefreshResult::Ok(Json(RefreshResponse {
-            session: response.session,
-            access_token: response.access_token,
-            refresh_token: response.refresh_token,
-            token_type: response.token_type,
-        })))
+                ApiError::from(err)
+            })?;
+        set_session_cookies(&state, jar, &refreshed.tokens);
+        Ok(RefreshResult::Ok(Json(refresh_response(&refreshed.tokens))))
     }
 
     /// End the current session.
@@ -273,45 +256,9 @@ impl AuthApi {
         #[oai(name = "X-CSRF-Token")] _csrf: Header<Option<String>>,
         body: OptionalJson<RefreshTokenRequest>,
     ) -> Result<LogoutResponse, ApiError> {
-        let session_id = logout_session(&state, req, jar, body.0)?;
-        if let Some(session_id) = session_id {
-            state.service.logout(session_id, &meta).await?;
-        }
+        let presented = auth::presented_logout(&state, req, jar, body.0.map(|b| b.refresh_token.into_string()))?;
+        state.service.logout_presented(&presented, &meta).await?;
         state.cookies.clear_all(jar);
         Ok(LogoutResponse::LoggedOut("\"cookies\"".to_owned()))
     }
-}
-
-/// Which session a logout ends. `Ok(None)`: only stale cookies were presented; clearing them is
-/// all there is to do.
-fn logout_session(
-    state: &AppState,
-    req: &Request,
-    jar: &CookieJar,
-    body: Option<RefreshTokenRequest>,
-) -> Result<Option<Uuid>, ApiError> {
-    if let Some(body) = body {
-        return Ok(Some(state.service.refresh_token_session(body.refresh_token.as_str())?));
-    }
-    if req.headers().contains_key(header::AUTHORIZATION) {
-        return Ok(Some(auth::authenticate(req)?.claims.sid));
-    }
-    if let Some(token) = state.cookies.get(jar, AuthCookie::Refresh) {
-        return match state.service.refresh_token_session(&token) {
-            Ok(session_id) => {
-                check_csrf(state, req, jar, session_id)?;
-                Ok(Some(session_id))
-            }
-            Err(AuthError::InvalidToken) => Ok(None),
-            Err(err) => Err(err.into()),
-        };
-    }
-    if state.cookies.get(jar, AuthCookie::Access).is_some() {
-        return match auth::authenticate(req) {
-            Ok(caller) => Ok(Some(caller.claims.sid)),
-            Err(err) if err.ends_session() => Ok(None),
-            Err(err) => Err(err),
-        };
-    }
-    Err(ApiError::unauthenticated())
 }

@@ -1,13 +1,13 @@
-//! User administration. The api checks the caller's role claim before calling; these methods check
-//! it again, so the rule holds whatever the caller.
+//! User administration. Every method checks the caller's role with [`require_admin`].
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sessions::{Page, clamp_limit};
 use super::{AuthService, validation};
 use crate::access::AccessClaims;
 use crate::error::AuthError;
-use crate::events::{EventKind, RequestMeta};
+use crate::events::RequestMeta;
 use crate::session::RevocationReason;
 use crate::user::{Role, User};
 
@@ -18,10 +18,12 @@ pub struct UserChange {
     pub disabled: Option<bool>,
 }
 
-fn require_admin(caller: &AccessClaims) -> Result<(), AuthError> {
+/// The admin-role rule, written once: the api checks it before calling anything admin-only, and
+/// every admin method here checks it again, so the rule holds whatever the caller.
+pub fn require_admin(caller: &AccessClaims) -> Result<(), AuthError> {
     match caller.role() {
         Some(Role::Admin) => Ok(()),
-        _ => Err(AuthError::Forbidden),
+        Some(Role::User) | None => Err(AuthError::Forbidden),
     }
 }
 
@@ -64,21 +66,7 @@ impl AuthService {
                 .update_user_role(user_id, role, now)
                 .await?
                 .ok_or(AuthError::NotFound)?;
-            let revoked = self
-                .store
-                .revoke_user_sessions(
-                    user_id,
-                    RevocationReason::AdminRevoked,
-                    now,
-                    meta,
-                    EventKind::AllSessionsRevoked,
-                    None,
-                )
-                .await?
-                .ok_or(AuthError::NotFound)?;
-            for session_id in revoked {
-                self.revoke_locally(session_id, now).await;
-            }
+            self.admin_end_sessions(user_id, now, meta).await?;
         }
         if let Some(disabled) = change.disabled.filter(|disabled| *disabled != user.disabled) {
             let changed = self
@@ -86,9 +74,7 @@ impl AuthService {
                 .set_user_disabled(user_id, disabled, now, meta)
                 .await?
                 .ok_or(AuthError::NotFound)?;
-            for session_id in changed.revoked_sessions {
-                self.revoke_locally(session_id, now).await;
-            }
+            self.revoke_all_locally(changed.revoked_sessions, now).await;
             user = changed.user;
         }
         Ok(user)
@@ -102,22 +88,18 @@ impl AuthService {
         meta: &RequestMeta,
     ) -> Result<(), AuthError> {
         require_admin(caller)?;
-        let now = self.now();
-        let revoked = self
-            .store
-            .revoke_user_sessions(
-                user_id,
-                RevocationReason::AdminRevoked,
-                now,
-                meta,
-                EventKind::AllSessionsRevoked,
-                None,
-            )
+        self.admin_end_sessions(user_id, self.now(), meta).await
+    }
+
+    /// Ends every session of `user_id` as an administrator's act (`NotFound` for no such user).
+    async fn admin_end_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        self.end_user_sessions(user_id, RevocationReason::AdminRevoked, now, meta, None)
             .await?
-            .ok_or(AuthError::NotFound)?;
-        for session_id in revoked {
-            self.revoke_locally(session_id, now).await;
-        }
-        Ok(())
+            .ok_or(AuthError::NotFound)
     }
 }

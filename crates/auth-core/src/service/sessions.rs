@@ -116,24 +116,37 @@ impl AuthService {
     /// longer exists has no session left to end: `SessionRevoked`.
     pub async fn logout_all(&self, caller: &AccessClaims, meta: &RequestMeta) -> Result<(), AuthError> {
         let now = self.now();
-        let revoked = self
-            .store
-            .revoke_user_sessions(
-                caller.sub,
-                RevocationReason::LogoutAll,
-                now,
-                meta,
-                EventKind::AllSessionsRevoked,
-                Some(caller.sid),
-            )
+        let ended = self
+            .end_user_sessions(caller.sub, RevocationReason::LogoutAll, now, meta, Some(caller.sid))
             .await?;
-        let Some(revoked) = revoked else {
+        if ended.is_none() {
             return Err(self.caller_gone(caller, now).await);
-        };
-        for session_id in revoked.into_iter().chain([caller.sid]) {
-            self.revoke_locally(session_id, now).await;
         }
         Ok(())
+    }
+
+    /// "Revoke every session of the user, then revoke locally", written once: the store revokes
+    /// every live session of `user_id` and records one `all_sessions_revoked` (naming `current`,
+    /// the caller's own session when the user acts), then each revoked session, and `current`,
+    /// has its access tokens refused here and announced to the other instances. `None`: no such
+    /// user (nothing written).
+    pub(super) async fn end_user_sessions(
+        &self,
+        user_id: Uuid,
+        reason: RevocationReason,
+        now: OffsetDateTime,
+        meta: &RequestMeta,
+        current: Option<Uuid>,
+    ) -> Result<Option<()>, AuthError> {
+        let revoked = self
+            .store
+            .revoke_user_sessions(user_id, reason, now, meta, EventKind::AllSessionsRevoked, current)
+            .await?;
+        let Some(revoked) = revoked else {
+            return Ok(None);
+        };
+        self.revoke_all_locally(revoked.into_iter().chain(current), now).await;
+        Ok(Some(()))
     }
 
     /// The caller's session is over although its access token is still valid, typically because
@@ -184,9 +197,7 @@ impl AuthService {
         else {
             return Err(self.caller_gone(caller, now).await);
         };
-        for session_id in revoked {
-            self.revoke_locally(session_id, now).await;
-        }
+        self.revoke_all_locally(revoked, now).await;
         Ok(())
     }
 

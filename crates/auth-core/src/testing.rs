@@ -1,0 +1,122 @@
+//! Test doubles for the service: an in-memory store, an inline password hasher, a limiter and a
+//! publisher that record what they are asked, and a harness wiring them to an `AuthService` on a
+//! manual clock. Compiled for auth-core's own tests and, with the `testing` feature, for other
+//! crates' tests; never in a release build.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test doubles: a broken fake should fail the test at once"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate::access::{AccessTokenConfig, KeyRing, generate_ed25519_key};
+use crate::clock::ManualClock;
+use crate::events::RequestMeta;
+use crate::password::{Argon2Params, PasswordHasher};
+use crate::revocation::{Revocation, RevocationSet};
+use crate::secret::{KeyEncryptionKey, MasterKey};
+use crate::service::{AuthService, AuthServiceParts, LoggedIn, Registration};
+use crate::session::{SessionPolicy, TokenDelivery};
+
+mod fakes;
+mod store;
+
+pub use fakes::{InlineHasher, RecordingPublisher, TestLimiter};
+pub use store::{MemoryStore, State};
+
+pub const T0: OffsetDateTime = datetime!(2030-01-01 09:00 UTC);
+pub const FAST: Argon2Params = Argon2Params {
+    memory_kib: 1024,
+    iterations: 1,
+    parallelism: 1,
+};
+pub const PASSWORD: &str = "tangerine-otter-cobalt-92";
+
+pub struct Harness {
+    pub service: AuthService,
+    pub store: Arc<MemoryStore>,
+    pub hasher: Arc<InlineHasher>,
+    pub clock: Arc<ManualClock>,
+    pub publisher: Arc<RecordingPublisher>,
+    pub limiter: Arc<TestLimiter>,
+    pub kek: KeyEncryptionKey,
+}
+
+pub fn meta() -> RequestMeta {
+    RequestMeta {
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("test-agent/1.0".into()),
+    }
+}
+
+pub fn harness() -> Harness {
+    let master = MasterKey::from_bytes([42; 32]);
+    let kek = master.key_encryption_key();
+    let store = Arc::new(MemoryStore::default());
+    let key = generate_ed25519_key(&kek, T0 - Duration::days(1));
+    store.lock().keys.push(key.clone());
+    let policy = SessionPolicy::default();
+    let key_ring = KeyRing::from_stored(&[key], &kek, policy.access_ttl, T0).unwrap();
+    let hasher = Arc::new(InlineHasher {
+        hasher: PasswordHasher::new(FAST).unwrap(),
+        verifies: AtomicUsize::new(0),
+        dummy_verifies: AtomicUsize::new(0),
+    });
+    let clock = Arc::new(ManualClock::new(T0));
+    let publisher = Arc::new(RecordingPublisher::default());
+    let limiter = Arc::new(TestLimiter::default());
+    let service = AuthService::new(AuthServiceParts {
+        store: store.clone(),
+        passwords: hasher.clone(),
+        key_ring,
+        access: AccessTokenConfig {
+            issuer: "tessera".into(),
+            audience: "tessera-api".into(),
+            ttl: policy.access_ttl,
+        },
+        refresh_keys: master.refresh_keys(),
+        csrf_key: master.csrf_key(),
+        policy,
+        clock: clock.clone(),
+        revocations: Arc::new(RevocationSet::new()),
+        publisher: publisher.clone(),
+        limiter: limiter.clone(),
+    });
+    Harness {
+        service,
+        store,
+        hasher,
+        clock,
+        publisher,
+        limiter,
+        kek,
+    }
+}
+
+pub fn registration(email: &str) -> Registration {
+    Registration {
+        email: email.into(),
+        name: "Ada Lovelace".into(),
+        password: PASSWORD.into(),
+    }
+}
+
+impl Harness {
+    pub async fn register(&self, email: &str) -> LoggedIn {
+        self.service
+            .register(registration(email), TokenDelivery::Cookie, &meta())
+            .await
+            .unwrap()
+    }
+
+    pub fn published(&self) -> Vec<Revocation> {
+        self.publisher.published.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,473 @@
+//! The store, in memory: every port over one mutex-guarded state.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::access::StoredSigningKey;
+use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::ports::*;
+use crate::refresh::{ExpectedRotation, RefreshDecision};
+use crate::session::{NewSession, RevocationReason, SessionRecord};
+use crate::user::{NewUser, Role, User};
+
+#[derive(Default)]
+pub struct State {
+    pub throttle: HashMap<[u8; 32], (u32, OffsetDateTime)>,
+    pub users: HashMap<Uuid, User>,
+    pub sessions: HashMap<Uuid, SessionRecord>,
+    pub events: Vec<SecurityEvent>,
+    pub keys: Vec<StoredSigningKey>,
+}
+
+/// The store, with one mutex standing in for the database's row lock and transactions.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub state: Mutex<State>,
+    /// Makes `rotate_if_current` always decline, as a store is allowed to.
+    pub decline_fast_path: std::sync::atomic::AtomicBool,
+    pub fast_rotations: AtomicUsize,
+    /// Makes this many `claim_login_attempt` calls lose the race: another attempt is counted
+    /// just before (when `steal_counts`), or the row changes under it (otherwise), and the
+    /// claim reports `false`.
+    pub lose_claims: AtomicUsize,
+    pub steal_counts: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn session(&self, id: Uuid) -> SessionRecord {
+        self.lock().sessions.get(&id).cloned().unwrap()
+    }
+
+    pub fn events(&self) -> Vec<SecurityEvent> {
+        self.lock().events.clone()
+    }
+
+    pub fn kinds(&self) -> Vec<EventKind> {
+        self.events().into_iter().map(|event| event.kind).collect()
+    }
+
+    pub fn user_by_email(&self, email: &str) -> User {
+        self.lock()
+            .users
+            .values()
+            .find(|user| user.email == email)
+            .cloned()
+            .unwrap()
+    }
+
+    pub fn set_user(&self, user: User) {
+        self.lock().users.insert(user.id, user);
+    }
+
+    /// Everything that a refresh must not touch when it fails.
+    pub fn snapshot(&self) -> (Vec<SessionRecord>, usize) {
+        let state = self.lock();
+        let mut sessions: Vec<SessionRecord> = state.sessions.values().cloned().collect();
+        sessions.sort_by_key(|session| session.id);
+        (sessions, state.events.len())
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let mut state = self.lock();
+        if state
+            .users
+            .values()
+            .any(|existing| existing.email == user.email.as_str())
+        {
+            return Err(StoreError::EmailTaken);
+        }
+        let skeleton = user.email.skeleton_hash();
+        if state
+            .users
+            .values()
+            .any(|existing| crate::user::email_skeleton_hash(&existing.email) == skeleton)
+        {
+            return Err(StoreError::EmailConfusable);
+        }
+        let user = User {
+            id: user.id,
+            email: user.email.into_string(),
+            name: user.name,
+            role: user.role,
+            password_hash: user.password_hash,
+            disabled: false,
+            created_at: user.created_at,
+        };
+        state.users.insert(user.id, user.clone());
+        Ok(user)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.values().find(|user| user.email == email).cloned())
+    }
+
+    async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn update_user_name(&self, id: Uuid, name: &str, _at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let mut state = self.lock();
+        Ok(state.users.get_mut(&id).map(|user| {
+            user.name = name.to_owned();
+            user.clone()
+        }))
+    }
+
+    async fn update_password_hash(&self, id: Uuid, password_hash: &str, _at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Backend("no such user".into()))?;
+        user.password_hash = password_hash.to_owned();
+        Ok(())
+    }
+
+    async fn list_users(&self, after: Option<Uuid>, limit: u64) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self.lock().users.values().cloned().collect();
+        users.sort_by_key(|user| user.id);
+        Ok(users
+            .into_iter()
+            .filter(|user| after.is_none_or(|after| user.id > after))
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn update_user_role(&self, id: Uuid, role: Role, _at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let mut state = self.lock();
+        Ok(state.users.get_mut(&id).map(|user| {
+            user.role = role;
+            user.clone()
+        }))
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<AccountChange>, StoreError> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        user.disabled = disabled;
+        let user = user.clone();
+        let mut revoked_sessions = Vec::new();
+        if disabled {
+            revoked_sessions = revoke_all(&mut state, id, RevocationReason::UserDisabled, at, None);
+            state
+                .events
+                .push(SecurityEvent::new(id, EventKind::UserDisabled, at, meta, None));
+        }
+        Ok(Some(AccountChange { user, revoked_sessions }))
+    }
+
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        user.password_hash = password_hash.to_owned();
+        let revoked = revoke_all(&mut state, id, RevocationReason::PasswordChanged, at, Some(keep));
+        state
+            .events
+            .push(SecurityEvent::new(id, EventKind::PasswordChanged, at, meta, Some(keep)));
+        Ok(Some(revoked))
+    }
+}
+
+#[async_trait]
+impl SessionRepository for MemoryStore {
+    async fn create_session(&self, session: NewSession, login_event: SecurityEvent) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.users.get(&session.user_id).is_none_or(|user| user.disabled) {
+            return Err(StoreError::AccountDisabled);
+        }
+        let record = SessionRecord {
+            id: session.id,
+            user_id: session.user_id,
+            rotation: session.rotation,
+            delivery: session.delivery,
+            created_at: session.created_at,
+            last_used_at: session.created_at,
+            absolute_expires_at: session.absolute_expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+            user_agent: session.user_agent,
+            ip: session.ip,
+        };
+        state.sessions.insert(record.id, record);
+        state.events.push(login_event);
+        Ok(())
+    }
+
+    async fn find_session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(&id).cloned())
+    }
+
+    async fn refresh_session(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        meta: &RequestMeta,
+        decide: &(dyn for<'a> Fn(&'a LockedSession) -> RefreshDecision + Send + Sync),
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get(&id).cloned() else {
+            return Ok(RefreshOutcome::NoSession);
+        };
+        let user = state
+            .users
+            .get(&session.user_id)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt("orphan session".into()))?;
+        let mut locked = LockedSession { session, user };
+        let decision = decide(&locked);
+        match &decision {
+            RefreshDecision::Rotate { state: rotation, .. } => {
+                let row = state.sessions.get_mut(&id).unwrap();
+                row.rotation = rotation.clone();
+                row.last_used_at = now;
+                row.ip = meta.ip.clone();
+                row.user_agent = meta.user_agent.clone();
+                locked.session = row.clone();
+            }
+            RefreshDecision::Replay => {
+                let row = state.sessions.get_mut(&id).unwrap();
+                row.revoked_at = Some(now);
+                row.revoked_reason = Some(RevocationReason::RefreshReused);
+                let event = SecurityEvent::new(locked.user.id, EventKind::RefreshReuseDetected, now, meta, Some(id));
+                state.events.push(event);
+            }
+            RefreshDecision::Reissue { .. } | RefreshDecision::Reject(_) => {}
+        }
+        Ok(RefreshOutcome::Decided { decision, locked })
+    }
+
+    async fn rotate_if_current(
+        &self,
+        expected: &ExpectedRotation,
+        meta: &RequestMeta,
+    ) -> Result<Option<LockedSession>, StoreError> {
+        if self.decline_fast_path.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get(&expected.session_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(user) = state.users.get(&session.user_id).cloned() else {
+            return Ok(None);
+        };
+        if !expected.applies_to(&session, user.disabled) {
+            return Ok(None);
+        }
+        let row = state.sessions.get_mut(&expected.session_id).unwrap();
+        row.rotation = expected.state.clone();
+        row.last_used_at = expected.now;
+        row.ip = meta.ip.clone();
+        row.user_agent = meta.user_agent.clone();
+        let session = row.clone();
+        self.fast_rotations.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(LockedSession { session, user }))
+    }
+
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+        event_kind: EventKind,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let mut state = self.lock();
+        let Some(row) = state.sessions.get_mut(&id).filter(|row| row.revoked_at.is_none()) else {
+            return Ok(None);
+        };
+        row.revoked_at = Some(at);
+        row.revoked_reason = Some(reason);
+        let row = row.clone();
+        state
+            .events
+            .push(SecurityEvent::new(row.user_id, event_kind, at, meta, Some(id)));
+        Ok(Some(row))
+    }
+
+    async fn sessions_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, OffsetDateTime)>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .values()
+            .filter_map(|session| session.revoked_at.filter(|at| *at >= since).map(|at| (session.id, at)))
+            .collect())
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        idle_ttl: Duration,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut sessions: Vec<SessionRecord> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| {
+                s.user_id == user_id
+                    && s.revoked_at.is_none()
+                    && s.last_used_at + idle_ttl > now
+                    && s.absolute_expires_at > now
+            })
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.last_used_at));
+        Ok(sessions)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+        event_kind: EventKind,
+        event_session: Option<Uuid>,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut state = self.lock();
+        if !state.users.contains_key(&user_id) {
+            return Ok(None);
+        }
+        let revoked = revoke_all(&mut state, user_id, reason, at, None);
+        state
+            .events
+            .push(SecurityEvent::new(user_id, event_kind, at, meta, event_session));
+        Ok(Some(revoked))
+    }
+}
+
+#[async_trait]
+impl KeyRepository for MemoryStore {
+    async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn add_signing_key(&self, key: StoredSigningKey) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for existing in state.keys.iter_mut().filter(|existing| existing.retired_at.is_none()) {
+            existing.retired_at = Some(key.created_at);
+        }
+        state.keys.push(key);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventRepository for MemoryStore {
+    async fn record_event(&self, event: SecurityEvent) -> Result<(), StoreError> {
+        self.lock().events.push(event);
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<SecurityEvent>, StoreError> {
+        let mut events: Vec<SecurityEvent> = self
+            .lock()
+            .events
+            .iter()
+            .filter(|e| e.user_id == user_id && before.is_none_or(|before| e.id < before))
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse(e.id));
+        events.truncate(limit as usize);
+        Ok(events)
+    }
+}
+
+#[async_trait]
+impl LoginThrottleRepository for MemoryStore {
+    async fn login_failures(&self, key: &[u8; 32]) -> Result<Option<(u32, OffsetDateTime)>, StoreError> {
+        Ok(self.lock().throttle.get(key).copied())
+    }
+
+    async fn record_login_failure(&self, key: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let entry = state.throttle.entry(*key).or_insert((0, at));
+        *entry = (entry.0 + 1, at);
+        Ok(())
+    }
+
+    async fn claim_login_attempt(
+        &self,
+        key: &[u8; 32],
+        seen: Option<u32>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let lose = self
+            .lose_claims
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            if self.steal_counts.load(Ordering::SeqCst) {
+                let entry = state.throttle.entry(*key).or_insert((0, at));
+                *entry = (entry.0 + 1, at);
+            }
+            return Ok(false);
+        }
+        let current = state.throttle.get(key).map(|(failures, _)| *failures);
+        if current != seen {
+            return Ok(false);
+        }
+        state.throttle.insert(*key, (seen.unwrap_or(0) + 1, at));
+        Ok(true)
+    }
+
+    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        self.lock().throttle.remove(key);
+        Ok(())
+    }
+}
+
+/// Revokes every unrevoked session of `user_id` except `keep`, returning their ids.
+pub fn revoke_all(
+    state: &mut State,
+    user_id: Uuid,
+    reason: RevocationReason,
+    at: OffsetDateTime,
+    keep: Option<Uuid>,
+) -> Vec<Uuid> {
+    let mut revoked = Vec::new();
+    for session in state.sessions.values_mut() {
+        if session.user_id == user_id && session.revoked_at.is_none() && Some(session.id) != keep {
+            session.revoked_at = Some(at);
+            session.revoked_reason = Some(reason);
+            revoked.push(session.id);
+        }
+    }
+    revoked
+}
