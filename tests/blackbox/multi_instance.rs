@@ -1,7 +1,9 @@
 //! Scale-out (DESIGN.md "Instant revocation without a database read", "Refresh tokens" 6): two
 //! instances on one database. A revocation on one is refused by the other within 1 s on
 //! PostgreSQL (LISTEN/NOTIFY; SQLite relies on the catch-up poll), and concurrent refreshes spread
-//! over both instances keep rotation idempotent.
+//! over both instances keep rotation idempotent, for cookie and body (native) clients.
+//! Process-level scale-out (the real binary, listener cuts, key rotation, the database gone) is in
+//! crates/api/tests/cases/instances.rs.
 //!
 //! Propagation is measured in real time (it is a latency target), by polling with short waits
 //! under a deadline; everything else uses the shared manual clock.
@@ -93,13 +95,19 @@ async fn revocations_reach_every_instance(db: &TestDatabase) {
         StatusCode::OK,
         "tokens verify on every instance"
     );
+    let access = alice.access();
     assert_eq!(alice.logout().await.status, StatusCode::NO_CONTENT);
-    let (_, reply) = refused_within(deadline, || {
+    assert_invalid_token(&a.me_bearer(&access).await, "session_revoked");
+    let (propagation, reply) = refused_within(deadline, || {
         let mut browser = alice_b.clone();
         async move { browser.me().await }
     })
     .await;
     assert_invalid_token(&reply, "session_revoked");
+    println!(
+        "{:?}: revocation propagation to the other instance: {propagation:?}",
+        db.backend
+    );
 
     // Reuse detected on B: A refuses that session's access token.
     let (bob, _) = a.login("alice@example.com").await;
@@ -167,6 +175,29 @@ async fn concurrent_refreshes_across_instances(db: &TestDatabase) {
     let reply = on_b.refresh().await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(on_b.me().await.status, StatusCode::OK);
+
+    // A native client (tokens in the body) gets one successor as well.
+    let native = a.login_native("alice@example.com").await;
+    a.advance(Duration::seconds(30));
+    let requests = (0..16).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        server.refresh_body(&native.refresh)
+    });
+    let mut successors = Vec::new();
+    for reply in join_all(requests).await {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        successors.push(
+            reply.json()["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        );
+    }
+    assert!(
+        successors.iter().all(|s| *s == successors[0]),
+        "instances handed out different tokens: {successors:?}"
+    );
+    assert_ne!(successors[0], native.refresh);
 }
 
 tessera_store::backend_tests!(revocations_reach_every_instance, concurrent_refreshes_across_instances);

@@ -25,27 +25,13 @@ use tessera_auth_core::csrf;
 use tessera_auth_core::refresh::{RefreshToken, RefreshTokenError, TOKEN_CHARS};
 use tessera_auth_core::secret::{CsrfKey, MasterKey, RefreshKeys};
 use tessera_auth_core::user::Role;
+use tessera_tests::fuzz_config::cases;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 const T0: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
 const BASE64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// `default_cases` unless `PROPTEST_CASES` asks for more (or fewer).
-fn cases(default_cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    ProptestConfig {
-        cases,
-        // A failure is printed with its minimal input; it becomes a named test in `regressions`
-        // rather than a seed file.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 fn master() -> MasterKey {
     MasterKey::from_bytes([0x42; 32])

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use tessera_tests::process::{GRACE, Stopped, terminate};
 
 pub const MASTER_KEY: &str = "3b1f0c2a4b3e5d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
 
@@ -110,25 +111,9 @@ impl Tessera {
     /// SIGTERM, then waits (bounded) for a clean exit.
     pub async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait().expect("wait for tessera") {
-                Some(status) => {
-                    assert!(status.success(), "tessera did not stop cleanly: {status}");
-                    return;
-                }
-                None if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("tessera ignored SIGTERM for {STOP_TIMEOUT:?}");
-                }
-            }
+        match terminate(&mut child, STOP_TIMEOUT) {
+            Stopped::Exited(status) => assert!(status.success(), "tessera did not stop cleanly: {status}"),
+            Stopped::Killed => panic!("tessera ignored SIGTERM for {STOP_TIMEOUT:?}"),
         }
     }
 
@@ -159,8 +144,7 @@ impl Tessera {
 impl Drop for Tessera {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child, GRACE);
         }
     }
 }

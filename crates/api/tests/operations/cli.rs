@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use tessera_tests::process::{GRACE, terminate};
 
 use crate::support::{PASSWORD, Server, eventually, free_port, login_native, run_with_stdin, stderr, stdout, tessera};
 
@@ -55,6 +56,30 @@ fn user_create_without_a_password_says_so_and_creates_nothing() {
     cmd.args(["user", "create", "--email", "ada@example.com"]);
     let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn user_create_refuses_a_weak_password() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = tessera(data.path(), &[]);
+    cmd.args(["user", "create", "--email", "x@example.com"]);
+    let out = run_with_stdin(cmd, "short\n");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("password"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    let vars = [
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("TESSERA_ACCESS_TTL", "ten minutes"),
+    ];
+    let out = tessera(data.path(), &vars).arg("serve").output().expect("runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("TESSERA_ACCESS_TTL"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
 }
 
 /// `tessera user create` in a terminal (a pty from util-linux `script`): it prompts twice, does
@@ -132,7 +157,7 @@ fn in_terminal(data: &std::path::Path, email: &str, entries: &[&str]) -> String 
             Ok(chunk) => seen.extend(chunk),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
+                terminate(&mut child, GRACE);
                 panic!("tessera did not finish: {:?}", String::from_utf8_lossy(&seen));
             }
         }

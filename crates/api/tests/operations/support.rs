@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tessera_tests::process::{GRACE, terminate};
 
 /// Strong enough for the zxcvbn policy.
 pub const PASSWORD: &str = "tangerine-otter-cobalt-92";
@@ -61,7 +62,8 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A `tessera serve` process; killed on drop. Its standard error goes to `log`.
+/// A `tessera serve` process; stopped (SIGTERM, then SIGKILL after a grace period) on drop. Its
+/// standard error goes to `log`.
 pub struct Server {
     child: Child,
     pub base: String,
@@ -70,8 +72,7 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, GRACE);
     }
 }
 
@@ -120,10 +121,9 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops the process and waits for it.
+    /// Stops the process (SIGTERM, SIGKILL after a grace period) and waits for it.
     pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, GRACE);
     }
 }
 

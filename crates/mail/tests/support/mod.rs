@@ -14,6 +14,7 @@ use tessera_auth_core::secret::MasterKey;
 use tessera_mail::transport::hello_name;
 use tessera_mail::{MailFrom, MailWorkerHandle, MailWorkerParts, SmtpTransport, SmtpUrl, Transport, spawn_mail_worker};
 use tessera_store::SeaStore;
+use tessera_tests::process::{GRACE, terminate};
 use time::OffsetDateTime;
 
 pub const ORIGIN: &str = "https://app.example.com";
@@ -162,16 +163,7 @@ impl SmtpSink {
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child, GRACE);
         }
     }
 }

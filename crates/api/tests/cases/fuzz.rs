@@ -11,7 +11,7 @@
 //! its session does not change what the next case sees. Longer runs (see SECURITY.md):
 //!
 //! ```sh
-//! PROPTEST_CASES=5000 cargo test --release -p tessera-api --test fuzz
+//! PROPTEST_CASES=5000 cargo test --release -p tessera-api --test api cases::fuzz
 //! ```
 
 use std::collections::HashMap;
@@ -29,6 +29,7 @@ use tessera_api::config::Config;
 use tessera_auth_core::clock::SystemClock;
 use tessera_auth_core::password::Argon2Params;
 use tessera_store::testing::TestDatabase;
+use tessera_tests::fuzz_config::cases;
 use tokio::runtime::Runtime;
 
 /// The property's user; its cases may log out everywhere, so the regression tests use their own.
@@ -39,22 +40,8 @@ const ACCESS: &str = "__Host-access";
 const REFRESH: &str = "__Host-refresh";
 const CSRF: &str = "__Host-csrf";
 
-/// `default_cases` unless `PROPTEST_CASES` says otherwise.
-fn cases(default_cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    ProptestConfig {
-        cases,
-        // A failure is printed with its minimal input; it becomes a named test in `regressions`
-        // rather than a seed file.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// One server for the whole test binary: its runtime, its database (kept alive) and its router.
+/// One server for every case of this module: its runtime, its database (kept alive) and its
+/// router.
 struct Fixture {
     runtime: Runtime,
     endpoint: BoxEndpoint<'static, Response>,
