@@ -22,7 +22,7 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_PUBLIC_ORIGIN         the SPA's origin [default: http://<TESSERA_ADDR>]
   TESSERA_ALLOWED_ORIGINS       extra origins allowed CORS with credentials, comma-separated
   TESSERA_ACCESS_TTL            access-token lifetime [default: 10m]
-  TESSERA_REFRESH_IDLE_TTL      session ends after this long without a refresh [default: 14d]
+  TESSERA_REFRESH_IDLE_TTL      session ends after this long without a refresh [default: 14d, at most the absolute TTL]
   TESSERA_REFRESH_ABSOLUTE_TTL  session ends this long after login [default: 30d]
   TESSERA_REFRESH_GRACE         a just-rotated refresh token still gets its successor [default: 10s]
   TESSERA_JWT_ALG               EdDSA, or HS256 with TESSERA_JWT_SECRET (32+ bytes) [default: EdDSA]

@@ -258,8 +258,13 @@ impl Config {
             })
         };
         let access_ttl = duration("TESSERA_ACCESS_TTL", "10m")?;
-        let refresh_idle_ttl = duration("TESSERA_REFRESH_IDLE_TTL", "14d")?;
         let refresh_absolute_ttl = duration("TESSERA_REFRESH_ABSOLUTE_TTL", "30d")?;
+        // A user who only shortened the absolute TTL did not ask for a longer idle one: the
+        // default idle TTL yields to it. An idle TTL set explicitly above it is a contradiction.
+        let refresh_idle_ttl = match get("TESSERA_REFRESH_IDLE_TTL") {
+            Some(_) => duration("TESSERA_REFRESH_IDLE_TTL", "14d")?,
+            None => duration("TESSERA_REFRESH_IDLE_TTL", "14d")?.min(refresh_absolute_ttl),
+        };
         let refresh_grace = duration("TESSERA_REFRESH_GRACE", "10s")?;
         if refresh_idle_ttl > refresh_absolute_ttl {
             return Err(invalid(
@@ -584,5 +589,25 @@ mod tests {
     fn idle_cannot_exceed_absolute() {
         let err = config(&[("TESSERA_REFRESH_IDLE_TTL", "40d")]).unwrap_err();
         assert_eq!(err.variable, "TESSERA_REFRESH_IDLE_TTL");
+        let err = config(&[
+            ("TESSERA_REFRESH_IDLE_TTL", "8d"),
+            ("TESSERA_REFRESH_ABSOLUTE_TTL", "7d"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "TESSERA_REFRESH_IDLE_TTL", "both set: an explicit contradiction");
+    }
+
+    #[test]
+    fn a_default_idle_ttl_is_capped_at_a_shorter_absolute_ttl() {
+        let c = config(&[("TESSERA_REFRESH_ABSOLUTE_TTL", "7d")]).unwrap();
+        assert_eq!((c.refresh_idle_ttl, c.refresh_absolute_ttl), (Duration::days(7), Duration::days(7)));
+        let c = config(&[("TESSERA_REFRESH_ABSOLUTE_TTL", "60d")]).unwrap();
+        assert_eq!(c.refresh_idle_ttl, Duration::days(14), "a longer absolute TTL leaves the default");
+        let c = config(&[
+            ("TESSERA_REFRESH_IDLE_TTL", "2d"),
+            ("TESSERA_REFRESH_ABSOLUTE_TTL", "7d"),
+        ])
+        .unwrap();
+        assert_eq!(c.refresh_idle_ttl, Duration::days(2));
     }
 }
