@@ -31,7 +31,8 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_COOKIE_SECURE         false drops Secure and the __Host- prefix [default: true]
   TESSERA_SERVE_SPA             false serves no SPA (an app with its own front end) [default: true]
   TESSERA_RATE_LIMIT_PER_IP     auth requests a minute per client IP, 0 = off [default: 30]
-  TESSERA_TRUSTED_PROXIES       CIDRs whose X-Forwarded-For is believed, comma-separated
+  TESSERA_TRUSTED_PROXIES       CIDRs whose forwarding header is believed, comma-separated
+  TESSERA_FORWARDED_HEADER      the header those proxies write: x-forwarded-for or forwarded [default: x-forwarded-for]
   TESSERA_LOG_FORMAT            pretty or json [default: pretty]
   TESSERA_SYNC_INTERVAL         poll for revocations, key rotations and due mail [default: 2s]
   TESSERA_SMTP_URL              smtps://user:pass@host:465, smtp://user:pass@host:587 (STARTTLS)
@@ -256,7 +257,7 @@ mod tests {
     /// Every variable the configuration reads is listed in `--help`.
     #[test]
     fn help_lists_every_environment_variable() {
-        let source = include_str!("config.rs");
+        let source = [include_str!("config/mod.rs"), include_str!("config/parsers.rs")].concat();
         let mut names: Vec<&str> = source
             .split('"')
             .filter(|s| {
