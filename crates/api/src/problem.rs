@@ -16,6 +16,10 @@ use tessera_auth_core::ports::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// Request bodies above this are refused with 413 [`ApiError::payload_too_large`] (DESIGN.md
+/// "Passwords and abuse"); the request guard (`middleware`) enforces it on every request.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The stable, machine-readable error codes (DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -178,6 +182,16 @@ impl ApiError {
                     .to_owned(),
             )
         }
+    }
+
+    /// 413 `payload_too_large`: a body over [`MAX_BODY_BYTES`], whether the request guard
+    /// counted it or poem refused it first.
+    pub fn payload_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemCode::PayloadTooLarge,
+            format!("request body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        )
     }
 
     pub fn internal() -> ApiError {
@@ -381,11 +395,7 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
             ProblemCode::MethodNotAllowed,
             "this method is not allowed here".to_owned(),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            ProblemCode::PayloadTooLarge,
-            "request body is larger than 64 KiB".to_owned(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             StatusCode::BAD_REQUEST,
             ProblemCode::ValidationFailed,
