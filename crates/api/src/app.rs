@@ -4,9 +4,11 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use poem::middleware::{CookieJarManager, Cors};
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 
+use crate::client::ProxyTrust;
+use crate::cookies::CookieFactory;
 use crate::endpoints::admin::AdminApi;
 use crate::endpoints::auth::AuthApi;
 use crate::endpoints::keys::KeysApi;
@@ -14,8 +16,8 @@ use crate::endpoints::me::MeApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
 use crate::middleware::{header_limits, request_context, request_guard, security_headers};
-use crate::problem::catch_all;
-use crate::rate_limit::rate_limit;
+use crate::problem::{AllowedMethods, catch_all};
+use crate::rate_limit::{IpRateLimits, rate_limit};
 use crate::spa;
 use crate::state::SharedState;
 
@@ -67,6 +69,7 @@ pub fn router(state: SharedState) -> impl Endpoint {
     let api = api_service();
     let docs = swagger_ui();
     let spec = spec_json();
+    let data = RequestData::new(state.clone(), &spec);
     let cors = cors(&state);
     Route::new()
         .at(
@@ -87,8 +90,45 @@ pub fn router(state: SharedState) -> impl Endpoint {
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(security_headers)
         .around(request_context)
-        .data(state)
+        .around(move |next, mut req| {
+            data.attach(&mut req);
+            async move { next.call(req).await.map(IntoResponse::into_response) }
+        })
         .into_endpoint()
+}
+
+/// What the layers and handlers read from the request, attached in one layer. Each part is its
+/// own piece of request data, so a layer takes what it needs and no more (the rate limiter does
+/// not see the state, the problem layer does not see the routes it is handed the table of).
+struct RequestData {
+    state: SharedState,
+    /// The `Allow` header of 405s, from the operations served.
+    allowed: AllowedMethods,
+    /// Whose forwarding headers to believe (client addresses, rate limits).
+    proxy_trust: ProxyTrust,
+    rate_limits: Arc<IpRateLimits>,
+    cookies: CookieFactory,
+}
+
+impl RequestData {
+    fn new(state: SharedState, spec: &str) -> RequestData {
+        RequestData {
+            allowed: AllowedMethods::from_spec(spec),
+            proxy_trust: ProxyTrust::from_config(&state.config),
+            rate_limits: state.rate_limits.clone(),
+            cookies: state.cookies.clone(),
+            state,
+        }
+    }
+
+    fn attach(&self, req: &mut poem::Request) {
+        let extensions = req.extensions_mut();
+        extensions.insert(self.allowed.clone());
+        extensions.insert(self.proxy_trust.clone());
+        extensions.insert(self.rate_limits.clone());
+        extensions.insert(self.cookies.clone());
+        extensions.insert(self.state.clone());
+    }
 }
 
 /// CORS only for configured extra origins, with credentials; never `*`.
@@ -106,4 +146,19 @@ fn cors(state: &SharedState) -> Option<Cors> {
             .expose_headers(["x-request-id", "retry-after", "www-authenticate"])
             .max_age(600),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_not_allowed_names_the_allowed_methods() {
+        let table = AllowedMethods::from_spec(&spec_json());
+        assert_eq!(table.for_path("/api/me").as_deref(), Some("GET, PATCH, HEAD"));
+        assert_eq!(table.for_path("/api/auth/login").as_deref(), Some("POST"));
+        let id = "/api/admin/users/0194f4a2-0000-7000-8000-000000000000";
+        assert_eq!(table.for_path(id).as_deref(), Some("PATCH"));
+        assert_eq!(table.for_path("/api/nope"), None);
+    }
 }

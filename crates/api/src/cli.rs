@@ -22,7 +22,7 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_PUBLIC_ORIGIN         the SPA's origin [default: http://<TESSERA_ADDR>]
   TESSERA_ALLOWED_ORIGINS       extra origins allowed CORS with credentials, comma-separated
   TESSERA_ACCESS_TTL            access-token lifetime [default: 10m]
-  TESSERA_REFRESH_IDLE_TTL      session ends after this long without a refresh [default: 14d]
+  TESSERA_REFRESH_IDLE_TTL      session ends after this long without a refresh [default: 14d, at most the absolute TTL]
   TESSERA_REFRESH_ABSOLUTE_TTL  session ends this long after login [default: 30d]
   TESSERA_REFRESH_GRACE         a just-rotated refresh token still gets its successor [default: 10s]
   TESSERA_JWT_ALG               EdDSA, or HS256 with TESSERA_JWT_SECRET (32+ bytes) [default: EdDSA]
@@ -32,7 +32,7 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_SERVE_SPA             false serves no SPA (an app with its own front end) [default: true]
   TESSERA_RATE_LIMIT_PER_IP     auth requests a minute per client IP, 0 = off [default: 30]
   TESSERA_TRUSTED_PROXIES       CIDRs whose forwarding header is believed, comma-separated
-  TESSERA_FORWARDED_HEADER      X-Forwarded-For or Forwarded (RFC 7239) [default: X-Forwarded-For]
+  TESSERA_FORWARDED_HEADER      the header those proxies write: x-forwarded-for or forwarded [default: x-forwarded-for]
   TESSERA_LOG_FORMAT            pretty or json [default: pretty]
   TESSERA_SYNC_INTERVAL         poll for revocations, key rotations and due mail [default: 2s]
   TESSERA_SMTP_URL              smtps://user:pass@host:465, smtp://user:pass@host:587 (STARTTLS)
@@ -257,7 +257,7 @@ mod tests {
     /// Every variable the configuration reads is listed in `--help`.
     #[test]
     fn help_lists_every_environment_variable() {
-        let source = include_str!("config.rs");
+        let source = [include_str!("config/mod.rs"), include_str!("config/parsers.rs")].concat();
         let mut names: Vec<&str> = source
             .split('"')
             .filter(|s| {

@@ -24,19 +24,37 @@ use poem::{FromRequest, Request, RequestBody};
 use tessera_auth_core::events::RequestMeta;
 
 use crate::config::{Cidr, Config, ForwardedHeader};
-use crate::state::SharedState;
+use crate::problem::ApiError;
 
 const USER_AGENT_MAX_CHARS: usize = 512;
 
+/// Whose forwarding header is believed, and which header that is (`TESSERA_TRUSTED_PROXIES`,
+/// `TESSERA_FORWARDED_HEADER`). The router hands it to every request as request data, so whoever
+/// needs the client's address (the [`Meta`] extractor, the rate limiter) needs nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyTrust {
+    pub trusted_proxies: Vec<Cidr>,
+    pub forwarded_header: ForwardedHeader,
+}
+
+impl ProxyTrust {
+    pub fn from_config(config: &Config) -> ProxyTrust {
+        ProxyTrust {
+            trusted_proxies: config.trusted_proxies.clone(),
+            forwarded_header: config.forwarded_header,
+        }
+    }
+}
+
 /// The client's address. Without trusted proxies (or from a peer that is not one) it is the TCP
 /// peer; behind trusted proxies, see the module comment.
-pub fn client_ip(req: &Request, config: &Config) -> Option<IpAddr> {
+pub fn client_ip(req: &Request, trust: &ProxyTrust) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip())?;
     Some(resolve_client_ip(
         peer,
         req.headers(),
-        &config.trusted_proxies,
-        config.forwarded_header,
+        &trust.trusted_proxies,
+        trust.forwarded_header,
     ))
 }
 
@@ -184,7 +202,7 @@ fn is_port(text: &str) -> bool {
     digits || obfuscated
 }
 
-pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
+pub fn request_meta(req: &Request, trust: &ProxyTrust) -> RequestMeta {
     let user_agent = req
         .headers()
         .get(poem::http::header::USER_AGENT)
@@ -197,7 +215,7 @@ pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
         })
         .filter(|ua| !ua.is_empty());
     RequestMeta {
-        ip: client_ip(req, config).map(|ip| ip.to_string()),
+        ip: client_ip(req, trust).map(|ip| ip.to_string()),
         user_agent,
     }
 }
@@ -207,10 +225,8 @@ pub struct Meta(pub RequestMeta);
 
 impl<'a> FromRequest<'a> for Meta {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Meta> {
-        let state = req
-            .data::<SharedState>()
-            .ok_or_else(crate::problem::ApiError::internal)?;
-        Ok(Meta(request_meta(req, &state.config)))
+        let trust = req.data::<ProxyTrust>().ok_or_else(ApiError::internal)?;
+        Ok(Meta(request_meta(req, trust)))
     }
 }
 

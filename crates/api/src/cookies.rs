@@ -48,12 +48,12 @@ impl CookieFactory {
     }
 
     pub fn name(&self, cookie: AuthCookie) -> &str {
-        let index = match cookie {
-            AuthCookie::Access => 0,
-            AuthCookie::Refresh => 1,
-            AuthCookie::Csrf => 2,
-        };
-        &self.names[index]
+        let [access, refresh, csrf] = &self.names;
+        match cookie {
+            AuthCookie::Access => access,
+            AuthCookie::Refresh => refresh,
+            AuthCookie::Csrf => csrf,
+        }
     }
 
     fn build(&self, cookie: AuthCookie, value: &str) -> Cookie {

@@ -1,3 +1,17 @@
+//! The `tessera` binary: the command line of `tessera_api::cli` on a multi-threaded runtime.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::await_holding_lock
+    )
+)]
+
 use clap::Parser;
 use tessera_api::cli::{Cli, run};
 

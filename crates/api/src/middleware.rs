@@ -10,11 +10,8 @@ use tracing::Instrument;
 
 use crate::auth::is_unsafe;
 use crate::duplicate_keys::{self, Scan};
-use crate::problem::{ApiError, ProblemCode};
+use crate::problem::{ApiError, MAX_BODY_BYTES, ProblemCode};
 use crate::state::SharedState;
-
-/// Request bodies above this are refused with 413 (DESIGN.md "Passwords and abuse").
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Gives each request an id (echoed in `X-Request-Id`) and logs one line per request: method,
 /// path without the query string (a token might hide there), status and latency.
@@ -86,7 +83,7 @@ pub async fn request_guard<E: Endpoint>(next: E, mut req: Request) -> poem::Resu
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > DRAIN_CAP) {
-        return Err(too_large().into());
+        return Err(ApiError::payload_too_large().into());
     }
     let body = read_limited(req.take_body()).await?;
     if !body.is_empty() && is_unsafe(req.method()) && !is_json(&req) {
@@ -159,17 +156,9 @@ async fn read_limited(body: poem::Body) -> Result<Vec<u8>, ApiError> {
         }
     }
     if total > MAX_BODY_BYTES as u64 {
-        return Err(too_large());
+        return Err(ApiError::payload_too_large());
     }
     Ok(kept)
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ProblemCode::PayloadTooLarge,
-        "request body is larger than 64 KiB".to_owned(),
-    )
 }
 
 /// `Vary: Origin` on every response whose content depends on the request's `Origin`, so no cache

@@ -17,6 +17,10 @@ use tessera_auth_core::ports::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// Request bodies above this are refused with 413 [`ApiError::payload_too_large`] (DESIGN.md
+/// "Passwords and abuse"); the request guard (`middleware`) enforces it on every request.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The stable, machine-readable error codes (DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -183,6 +187,16 @@ impl ApiError {
                     .to_owned(),
             )
         }
+    }
+
+    /// 413 `payload_too_large`: a body over [`MAX_BODY_BYTES`], whether the request guard
+    /// counted it or poem refused it first.
+    pub fn payload_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemCode::PayloadTooLarge,
+            format!("request body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        )
     }
 
     pub fn internal() -> ApiError {
@@ -390,11 +404,7 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
             ProblemCode::MethodNotAllowed,
             "this method is not allowed here".to_owned(),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            ProblemCode::PayloadTooLarge,
-            "request body is larger than 64 KiB".to_owned(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             StatusCode::BAD_REQUEST,
             ProblemCode::ValidationFailed,
@@ -417,47 +427,56 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
 /// `refresh_reused`, from wherever it was found out) also gets the auth cookies cleared.
 pub async fn catch_all<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
+    let allowed = req.data::<AllowedMethods>().cloned();
     let cookie_session = cookie_session(&req);
     match next.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => {
             let mut problem = from_poem_error(&err);
             if problem.status == StatusCode::METHOD_NOT_ALLOWED {
-                problem.allow = allowed_methods(&path);
+                problem.allow = allowed.and_then(|table| table.for_path(&path));
             }
             if problem.ends_session
-                && let Some((state, jar)) = cookie_session
+                && let Some((cookies, jar)) = cookie_session
             {
-                state.cookies.clear_all(&jar);
+                cookies.clear_all(&jar);
             }
             Ok(problem.into_response())
         }
     }
 }
 
-/// The state and cookie jar of a request that carries auth cookies and no `Authorization`
+/// The cookie factory and jar of a request that carries auth cookies and no `Authorization`
 /// header (a Bearer request's failure says nothing about the cookies' session).
-fn cookie_session(req: &poem::Request) -> Option<(crate::state::SharedState, poem::web::cookie::CookieJar)> {
+fn cookie_session(req: &poem::Request) -> Option<(crate::cookies::CookieFactory, poem::web::cookie::CookieJar)> {
     if req.headers().contains_key(header::AUTHORIZATION) {
         return None;
     }
-    let state = req.data::<crate::state::SharedState>()?.clone();
+    let cookies = req.data::<crate::cookies::CookieFactory>()?.clone();
     let jar = req.cookie().clone();
     let carries = [crate::cookies::AuthCookie::Access, crate::cookies::AuthCookie::Refresh]
         .into_iter()
-        .any(|cookie| state.cookies.get(&jar, cookie).is_some());
-    carries.then_some((state, jar))
+        .any(|cookie| cookies.get(&jar, cookie).is_some());
+    carries.then_some((cookies, jar))
 }
 
-/// The `Allow` header for `path` (RFC 9110 requires one on 405), from the operations in the spec.
-fn allowed_methods(path: &str) -> Option<String> {
-    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
-    let routes = ROUTES.get_or_init(|| {
-        let spec: serde_json::Value = serde_json::from_str(&crate::app::spec_json()).unwrap_or_default();
-        let Some(paths) = spec["paths"].as_object() else {
-            return Vec::new();
+/// The methods each path answers, for the `Allow` header of a 405 (RFC 9110 requires one). The
+/// router builds it from the operations it serves ([`AllowedMethods::from_spec`]) and hands it to
+/// [`catch_all`] as request data.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedMethods {
+    /// Each path template's segments, with its `Allow` value.
+    routes: std::sync::Arc<Vec<(Vec<String>, String)>>,
+}
+
+impl AllowedMethods {
+    /// From an OpenAPI document: each path's operations, and `HEAD` wherever there is a `GET`.
+    pub fn from_spec(spec_json: &str) -> AllowedMethods {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let Some(paths) = spec.get("paths").and_then(serde_json::Value::as_object) else {
+            return AllowedMethods::default();
         };
-        paths
+        let routes = paths
             .iter()
             .map(|(template, item)| {
                 let segments = template.split('/').map(str::to_owned).collect();
@@ -472,31 +491,29 @@ fn allowed_methods(path: &str) -> Option<String> {
                 }
                 (segments, methods.join(", "))
             })
-            .collect()
-    });
-    let segments: Vec<&str> = path.split('/').collect();
-    routes.iter().find_map(|(template, allow)| {
-        let matches = template.len() == segments.len()
-            && template
-                .iter()
-                .zip(&segments)
-                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
-        matches.then(|| allow.clone())
-    })
+            .collect();
+        AllowedMethods {
+            routes: std::sync::Arc::new(routes),
+        }
+    }
+
+    /// The `Allow` value for `path`, if some operation serves it.
+    pub fn for_path(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes.iter().find_map(|(template, allow)| {
+            let matches = template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+            matches.then(|| allow.clone())
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn method_not_allowed_names_the_allowed_methods() {
-        assert_eq!(allowed_methods("/api/me").as_deref(), Some("GET, PATCH, HEAD"));
-        assert_eq!(allowed_methods("/api/auth/login").as_deref(), Some("POST"));
-        let id = "/api/admin/users/0194f4a2-0000-7000-8000-000000000000";
-        assert_eq!(allowed_methods(id).as_deref(), Some("PATCH"));
-        assert_eq!(allowed_methods("/api/nope"), None);
-    }
 
     #[test]
     fn every_domain_error_maps_to_a_client_safe_problem() {

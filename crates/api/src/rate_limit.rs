@@ -13,6 +13,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -21,9 +22,8 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tessera_auth_core::events::RequestMeta;
 use tessera_auth_core::ports::AttemptLimiter;
 
-use crate::client::client_ip;
+use crate::client::{ProxyTrust, client_ip};
 use crate::problem::ApiError;
-use crate::state::SharedState;
 
 /// Refresh allowance relative to the login/register allowance.
 const REFRESH_FACTOR: u32 = 4;
@@ -100,12 +100,14 @@ pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
     }
 }
 
-/// Middleware: 429 `rate_limited` with `Retry-After` before any body is read or hashed.
+/// Middleware: 429 `rate_limited` with `Retry-After` before any body is read or hashed. Reads its
+/// limits (`Arc<IpRateLimits>`) and the [`ProxyTrust`] from the request data the router attaches.
 pub async fn rate_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if let Some(bucket) = bucket_for(req.method(), req.uri().path()) {
-        let state = req.data::<SharedState>().ok_or_else(ApiError::internal)?;
-        if let Some(ip) = client_ip(&req, &state.config)
-            && let Err(retry_after) = state.rate_limits.check(bucket, ip)
+        let limits = req.data::<Arc<IpRateLimits>>().ok_or_else(ApiError::internal)?;
+        let trust = req.data::<ProxyTrust>().ok_or_else(ApiError::internal)?;
+        if let Some(ip) = client_ip(&req, trust)
+            && let Err(retry_after) = limits.check(bucket, ip)
         {
             return Err(ApiError::rate_limited(retry_after).into());
         }

@@ -19,7 +19,9 @@
         clippy::expect_used,
         clippy::panic,
         clippy::todo,
-        clippy::indexing_slicing
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::await_holding_lock
     )
 )]
 

@@ -15,6 +15,9 @@
 
 import createClient, { type Client } from 'openapi-fetch';
 import type { Paths, Problem, ProblemCode } from './types';
+import { csrfClearingAssignments, readCsrfCookie } from './cookies';
+
+export { readCsrfCookie };
 
 /** Why the user is no longer signed in; the login page explains each one. */
 export type EndReason =
@@ -114,23 +117,8 @@ export interface TesseraClient {
 
 export const REFRESH_LOCK = 'tessera-refresh';
 export const CHANNEL_NAME = 'tessera-auth';
-const CSRF_COOKIES = ['__Host-csrf', 'csrf'];
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const REFRESH_PATH = '/api/auth/refresh';
-
-/** `__Host-csrf` (or `csrf` when the server runs with `TESSERA_COOKIE_SECURE=false`). */
-export function readCsrfCookie(cookieHeader: string): string | undefined {
-  const jar = new Map<string, string>();
-  for (const part of cookieHeader.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  for (const name of CSRF_COOKIES) {
-    const value = jar.get(name);
-    if (value) return decodeURIComponent(value);
-  }
-  return undefined;
-}
 
 /** Reads a problem document from a response without consuming it. */
 export async function problemOf(response: Response): Promise<Problem | undefined> {
@@ -172,9 +160,7 @@ function defaultReadCsrf(): string | undefined {
 
 function defaultClearCsrf(): void {
   if (typeof document === 'undefined') return;
-  // Same attributes as the server's cookie, or the browser will not match it.
-  document.cookie = '__Host-csrf=; Max-Age=0; Path=/; Secure; SameSite=Strict';
-  document.cookie = 'csrf=; Max-Age=0; Path=/; SameSite=Strict';
+  for (const assignment of csrfClearingAssignments()) document.cookie = assignment;
 }
 
 export function createTesseraClient(options: ClientOptions = {}): TesseraClient {

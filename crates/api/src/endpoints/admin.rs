@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::sessions::Done;
 use super::views::RoleView;
 use crate::auth::Authenticated;
 use crate::client::Meta;
@@ -83,14 +82,23 @@ pub struct AdminMailView {
 
 #[derive(ApiResponse)]
 pub enum MailQueueResponse {
+    /// The mail queue's counts.
     #[oai(status = 200)]
     Ok(Json<AdminMailView>),
 }
 
 #[derive(ApiResponse)]
 pub enum ListUsersResponse {
+    /// A page of users, in creation order.
     #[oai(status = 200)]
     Ok(Json<AdminUserList>),
+}
+
+#[derive(ApiResponse)]
+pub enum AdminRevokeSessionsResponse {
+    /// Every session of the user has ended.
+    #[oai(status = 204)]
+    Revoked,
 }
 
 #[derive(ApiResponse)]
@@ -202,9 +210,9 @@ impl AdminApi {
         state: poem::web::Data<&SharedState>,
         Meta(meta): Meta,
         id: Path<Uuid>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<AdminRevokeSessionsResponse, ApiError> {
         caller.require_admin()?;
         state.service.admin_revoke_sessions(&caller.claims, id.0, &meta).await?;
-        Ok(Done::Done)
+        Ok(AdminRevokeSessionsResponse::Revoked)
     }
 }

@@ -93,6 +93,13 @@ pub enum LoginResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum LogoutAllResponse {
+    /// Every session of the caller has ended, this one included; the auth cookies are cleared.
+    #[oai(status = 204)]
+    LoggedOut(#[oai(header = "Clear-Site-Data")] String),
+}
+
+#[derive(ApiResponse)]
 pub enum RefreshResult {
     /// Rotated: a new access token and a new refresh token (cookies, or body for `body` sessions).
     #[oai(status = 200)]
@@ -209,6 +216,20 @@ impl AuthApi {
             .await?;
         set_session_cookies(&state, jar, &logged_in.tokens);
         Ok(LoginResponse::Ok(Json(auth_response(&logged_in))))
+    }
+
+    /// Log out everywhere: end every session of the caller, this one included.
+    #[oai(path = "/api/auth/logout-all", method = "post", operation_id = "logout_all")]
+    async fn logout_all(
+        &self,
+        caller: crate::auth::Authenticated,
+        state: poem::web::Data<&SharedState>,
+        jar: &CookieJar,
+        Meta(meta): Meta,
+    ) -> Result<LogoutAllResponse, ApiError> {
+        state.service.logout_all(&caller.claims, &meta).await?;
+        state.cookies.clear_all(jar);
+        Ok(LogoutAllResponse::LoggedOut("\"cookies\"".to_owned()))
     }
 
     /// Rotate the refresh token and get a new access token.

@@ -1,8 +1,10 @@
-//! GET and PATCH /api/me.
+//! The signed-in user: GET and PATCH /api/me, the password and the security events.
 
 use poem::web::cookie::CookieJar;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use tessera_auth_core::events::{EventKind, SecurityEvent};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -10,6 +12,7 @@ use super::ApiTags;
 use super::text::Text;
 use super::views::{RoleView, UserView, unix_to_datetime};
 use crate::auth::{Authenticated, Credential};
+use crate::client::Meta;
 use crate::cookies::AuthCookie;
 use crate::problem::ApiError;
 use crate::state::SharedState;
@@ -43,6 +46,82 @@ pub struct ProfileResponse {
     pub access_token: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum EventKindView {
+    AccountCreated,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    SessionRevoked,
+    AllSessionsRevoked,
+    RefreshReuseDetected,
+    PasswordChanged,
+    UserDisabled,
+}
+
+impl From<EventKind> for EventKindView {
+    fn from(kind: EventKind) -> EventKindView {
+        match kind {
+            EventKind::AccountCreated => EventKindView::AccountCreated,
+            EventKind::LoginSucceeded => EventKindView::LoginSucceeded,
+            EventKind::LoginFailed => EventKindView::LoginFailed,
+            EventKind::Logout => EventKindView::Logout,
+            EventKind::SessionRevoked => EventKindView::SessionRevoked,
+            EventKind::AllSessionsRevoked => EventKindView::AllSessionsRevoked,
+            EventKind::RefreshReuseDetected => EventKindView::RefreshReuseDetected,
+            EventKind::PasswordChanged => EventKindView::PasswordChanged,
+            EventKind::UserDisabled => EventKindView::UserDisabled,
+        }
+    }
+}
+
+/// Something that happened to the account.
+#[derive(Debug, Object)]
+#[oai(rename = "SecurityEvent")]
+pub struct SecurityEventView {
+    pub id: Uuid,
+    pub kind: EventKindView,
+    pub at: OffsetDateTime,
+    #[oai(skip_serializing_if_is_none)]
+    pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub session_id: Option<Uuid>,
+}
+
+impl From<SecurityEvent> for SecurityEventView {
+    fn from(event: SecurityEvent) -> SecurityEventView {
+        SecurityEventView {
+            id: event.id,
+            kind: event.kind.into(),
+            at: event.at,
+            ip: event.ip,
+            user_agent: event.user_agent,
+            session_id: event.session_id,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SecurityEventList {
+    pub items: Vec<SecurityEventView>,
+    /// Pass as `cursor` to get older events; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[oai(validator(max_length = 256), write_only)]
+    pub current_password: Text,
+    /// 12 to 256 characters; very common or guessable passwords are refused.
+    #[oai(validator(max_length = 256), write_only)]
+    pub new_password: Text,
+}
+
 #[derive(ApiResponse)]
 pub enum GetMeResponse {
     /// The caller.
@@ -57,9 +136,23 @@ pub enum UpdateMeResponse {
     Ok(Json<ProfileResponse>),
 }
 
+#[derive(ApiResponse)]
+pub enum ChangePasswordResponse {
+    /// Changed. Every other session of the caller has ended; this one stays.
+    #[oai(status = 204)]
+    Changed,
+}
+
+#[derive(ApiResponse)]
+pub enum ListEventsResponse {
+    /// A page of the caller's security events, newest first.
+    #[oai(status = 200)]
+    Ok(Json<SecurityEventList>),
+}
+
 pub struct MeApi;
 
-#[OpenApi(tag = "ApiTags::Profile")]
+#[OpenApi(tag = "ApiTags::Me")]
 impl MeApi {
     /// Who am I? Answered from the access token alone, with no database read.
     #[oai(path = "/api/me", method = "get", operation_id = "get_me")]
@@ -106,6 +199,47 @@ impl MeApi {
         Ok(UpdateMeResponse::Ok(Json(ProfileResponse {
             user: UserView::from(&reissued.user),
             access_token,
+        })))
+    }
+
+    /// Change password. Every other session ends; this one stays.
+    #[oai(path = "/api/me/password", method = "post", operation_id = "change_password")]
+    async fn change_password(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        Meta(meta): Meta,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<ChangePasswordResponse, ApiError> {
+        state
+            .service
+            .change_password(
+                &caller.claims,
+                body.current_password.as_str(),
+                body.new_password.as_str(),
+                &meta,
+            )
+            .await?;
+        Ok(ChangePasswordResponse::Changed)
+    }
+
+    /// The caller's security events (logins, failed logins, revocations, refresh-token reuse,
+    /// password changes), newest first.
+    #[oai(path = "/api/me/events", method = "get", operation_id = "list_my_events")]
+    async fn list_events(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<Uuid>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<ListEventsResponse, ApiError> {
+        let page = state.service.list_events(&caller.claims, cursor.0, limit.0).await?;
+        Ok(ListEventsResponse::Ok(Json(SecurityEventList {
+            items: page.items.into_iter().map(SecurityEventView::from).collect(),
+            next_cursor: page.next_cursor,
         })))
     }
 }

@@ -16,9 +16,9 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// Register, log in, refresh and log out.
     Auth,
-    /// The signed-in user's own profile.
-    Profile,
-    /// The signed-in user's sessions (devices), security events and password.
+    /// The signed-in user: profile, password and security events.
+    Me,
+    /// The signed-in user's sessions (devices).
     Sessions,
     /// User administration (role `admin`).
     Admin,
