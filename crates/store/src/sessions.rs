@@ -1,4 +1,7 @@
 //! `SessionRepository` on the `sessions` table, including the locked refresh transaction.
+//!
+//! Over 500 lines on purpose: the rotation queries (the conditional update, the locked transaction,
+//! reuse detection and family revocation) are one concurrency argument and are reviewed together.
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait};
