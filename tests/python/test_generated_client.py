@@ -13,7 +13,7 @@ import uuid
 
 from tessera_client import AuthenticatedClient, Client
 from tessera_client.api.auth import login, logout, refresh, register
-from tessera_client.api.profile import get_me
+from tessera_client.api.me import get_me
 from tessera_client.models import LoginRequest, RefreshTokenRequest, RegisterRequest, TokenDeliveryView
 from tessera_client.types import UNSET
 
