@@ -63,7 +63,7 @@ impl ProblemCode {
             ProblemCode::RateLimited => vec![ApiError::rate_limited(20)],
             ProblemCode::ValidationFailed => vec![
                 ApiError::validation(
-                    "parse request payload error: failed to parse \"RegisterRequest\": properties `nickname` is not defined",
+                    "parse request payload error: failed to parse \"RegisterRequest\": unknown field `nickname`.",
                 ),
                 AuthError::Validation {
                     field: "password",
