@@ -4,10 +4,12 @@
 //! Every response that goes through [`TestServer::send`] is checked against the invariants that
 //! hold for *every* response (DESIGN.md "Headers", "HTTP API"): security headers, never a 5xx,
 //! errors as `application/problem+json` with a stable `code`, 401s with `WWW-Authenticate: Bearer`,
-//! `Cache-Control: no-store` on the API, no `Domain` on any cookie.
+//! `Cache-Control: no-store` on the API, no `Domain` on any cookie — and every problem's status
+//! and code documented in the spec for the operation the request hit, so the whole suite checks
+//! the declarations of `problem::documented` against what the server really answers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -251,19 +253,52 @@ pub struct Native {
 /// Sends without checking invariants (for requests whose answer may legitimately come from the
 /// HTTP layer below the application).
 pub async fn send_raw(request: RequestBuilder) -> Reply {
-    let response = request.send().await.expect("request reaches the server");
+    let (client, request) = request.build_split();
+    let request = request.expect("the request builds");
+    let sent = (request.method().clone(), request.url().path().to_owned());
+    let response = client.execute(request).await.expect("request reaches the server");
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.bytes().await.expect("response body").to_vec();
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+        sent,
+    }
 }
 
-/// A whole response, read eagerly.
+/// The spec the server serves, for [`Reply::assert_documented`].
+static SPEC: LazyLock<Value> =
+    LazyLock::new(|| serde_json::from_str(&tessera_api::app::spec_json()).expect("the spec is JSON"));
+
+/// The operation of the spec that `method path` is a request to: the path matched against the
+/// path templates segment by segment (`{id}` matches any one), HEAD as GET.
+fn operation(method: &Method, path: &str) -> Option<&'static Value> {
+    let method = if *method == Method::HEAD {
+        "get".to_owned()
+    } else {
+        method.as_str().to_ascii_lowercase()
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    SPEC["paths"].as_object()?.iter().find_map(|(template, item)| {
+        let template: Vec<&str> = template.split('/').collect();
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+        matches.then(|| item.get(&method)).flatten()
+    })
+}
+
+/// A whole response, read eagerly, with the method and path of the request that got it.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    pub sent: (Method, String),
 }
 
 impl Reply {
@@ -369,6 +404,9 @@ impl Reply {
                 context()
             );
         }
+        if self.status.is_client_error() || self.status.is_server_error() {
+            self.assert_documented();
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             let challenge = self.header("www-authenticate").unwrap_or("");
             assert!(
@@ -384,6 +422,27 @@ impl Reply {
                 "cookies set without Cache-Control: no-store"
             );
         }
+    }
+
+    /// A problem's status and code are documented for the operation the request hit (a request
+    /// to no operation, like an unknown route's 404 or a wrong method's 405, has no spec to check).
+    fn assert_documented(&self) {
+        let (method, path) = &self.sent;
+        let Some(operation) = operation(method, path) else {
+            return;
+        };
+        let status = self.status.as_str();
+        let body = self.json();
+        let code = body["code"].as_str().unwrap_or("");
+        let examples = &operation["responses"][status]["content"][PROBLEM_JSON]["examples"];
+        assert!(
+            examples[code].is_object(),
+            "{method} {path} answered {status} `{code}`, which the spec does not document for `{}`: declare \
+             the code in its endpoint module's PROBLEMS, or fix the rule in crates/api/src/problem/documented.rs \
+             (documented at {status}: {:?})",
+            operation["operationId"].as_str().unwrap_or("?"),
+            examples.as_object().map(|e| e.keys().collect::<Vec<_>>()),
+        );
     }
 }
 

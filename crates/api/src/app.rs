@@ -9,6 +9,7 @@ use poem_openapi::OpenApiService;
 
 use crate::client::ProxyTrust;
 use crate::cookies::CookieFactory;
+use crate::endpoints;
 use crate::endpoints::admin::AdminApi;
 use crate::endpoints::auth::AuthApi;
 use crate::endpoints::keys::KeysApi;
@@ -16,12 +17,25 @@ use crate::endpoints::me::MeApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
 use crate::middleware::{header_limits, request_context, request_guard, security_headers};
+use crate::problem::documented::{Declared, document_problems};
 use crate::problem::{AllowedMethods, catch_all};
 use crate::rate_limit::{IpRateLimits, rate_limit};
 use crate::spa;
 use crate::state::SharedState;
 
 type Apis = (AuthApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi);
+
+/// The problems each operation's handler returns, one table per endpoint module (beside its
+/// handlers); the rest is derived by rule (`problem::documented`). An API added to [`Apis`] adds
+/// its module's table here.
+const DECLARED: &[Declared] = &[
+    endpoints::auth::PROBLEMS,
+    endpoints::me::PROBLEMS,
+    endpoints::sessions::PROBLEMS,
+    endpoints::admin::PROBLEMS,
+    endpoints::keys::PROBLEMS,
+    endpoints::system::PROBLEMS,
+];
 
 const DESCRIPTION: &str = "Tessera: short-lived JWT access tokens and rotating refresh tokens in \
 HttpOnly cookies for single-page apps, or in response bodies and `Authorization: Bearer` for other \
@@ -39,13 +53,23 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
     .license("Apache-2.0")
 }
 
-/// The spec exactly as served at /api/openapi.json (and committed as openapi/openapi.json).
+/// The spec exactly as served at /api/openapi.json, shown by Swagger UI and committed as
+/// openapi/openapi.json: poem-openapi's, with each operation's problem responses written in.
 pub fn spec_json() -> String {
-    let mut spec = api_service().spec();
-    if !spec.ends_with('\n') {
-        spec.push('\n');
-    }
-    spec
+    documented_spec().0
+}
+
+/// The spec, and the mistakes in the problem declarations (a test keeps them at none).
+fn documented_spec() -> (String, Vec<String>) {
+    let generated = api_service().spec();
+    let mut spec: serde_json::Value = match serde_json::from_str(&generated) {
+        Ok(spec) => spec,
+        Err(err) => return (generated, vec![format!("poem-openapi's spec is not JSON: {err}")]),
+    };
+    let mistakes = document_problems(&mut spec, DECLARED);
+    let mut text = serde_json::to_string_pretty(&spec).unwrap_or(generated);
+    text.push('\n');
+    (text, mistakes)
 }
 
 /// Swagger UI, built on the first visit. The page inlines the 1.6 MB swagger-ui bundle and the
@@ -57,12 +81,21 @@ fn swagger_ui() -> impl Endpoint {
     Route::new().at(
         "/",
         poem::endpoint::make_sync(move |_| {
-            let html = page.get_or_init(|| Bytes::from(api_service().swagger_ui_html()));
+            let html = page.get_or_init(|| Bytes::from(swagger_ui_html()));
             poem::Response::builder()
                 .content_type("text/html; charset=utf-8")
                 .body(poem::Body::from_bytes(html.clone()))
         }),
     )
+}
+
+/// poem-openapi's Swagger UI page inlines the spec it generated, which lacks the problem
+/// responses: it gets [`spec_json`] in its place.
+fn swagger_ui_html() -> String {
+    let service = api_service();
+    service
+        .swagger_ui_html()
+        .replacen(service.spec().as_str(), spec_json().trim_end(), 1)
 }
 
 pub fn router(state: SharedState) -> impl Endpoint {
@@ -151,6 +184,19 @@ fn cors(state: &SharedState) -> Option<Cors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_declares_its_problems() {
+        let (_, mistakes) = documented_spec();
+        assert!(mistakes.is_empty(), "{mistakes:#?}");
+    }
+
+    #[test]
+    fn swagger_ui_shows_the_documented_spec() {
+        let html = swagger_ui_html();
+        assert!(html.contains(spec_json().trim_end()));
+        assert!(html.contains("\"email_taken\""), "the problem examples are in the page");
+    }
 
     #[test]
     fn method_not_allowed_names_the_allowed_methods() {

@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
-use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::auth::is_unsafe;
 use crate::duplicate_keys::{self, Scan};
-use crate::problem::{ApiError, MAX_BODY_BYTES, ProblemCode};
+use crate::problem::{ApiError, MAX_BODY_BYTES};
 use crate::state::SharedState;
 
 /// Gives each request an id (echoed in `X-Request-Id`) and logs one line per request: method,
@@ -119,12 +119,7 @@ pub async fn header_limits<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if headers.len() > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
-        let problem = ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ProblemCode::RequestHeaderFieldsTooLarge,
-            "request headers are over 64 KiB or 100 fields; clearing this site's cookies may help".to_owned(),
-        );
-        return Ok(problem.into_response());
+        return Ok(ApiError::request_header_fields_too_large().into_response());
     }
     next.call(req).await.map(IntoResponse::into_response)
 }

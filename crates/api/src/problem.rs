@@ -8,12 +8,14 @@ use std::fmt;
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
-use tessera_auth_core::error::Refused;
+use tessera_auth_core::error::{CsrfFailure, Refused};
 use tessera_auth_core::ports::StoreError;
+
+pub mod documented;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -41,6 +43,51 @@ pub enum ProblemCode {
     RequestHeaderFieldsTooLarge,
     InternalError,
     StorageUnavailable,
+}
+
+impl ProblemCode {
+    /// What a response with this code looks like, built by the constructors the server answers
+    /// with, so the spec's examples (and the status each code is documented under) cannot drift
+    /// from the wire. One per status the code is sent with: `validation_failed` is 400 for input
+    /// that does not parse (wrong type, unknown field, duplicate key) and 422 for well-formed input
+    /// a rule refuses (a weak password).
+    pub fn examples(self) -> Vec<ApiError> {
+        match self {
+            ProblemCode::InvalidCredentials => vec![AuthError::InvalidCredentials.into()],
+            ProblemCode::Unauthenticated => vec![ApiError::unauthenticated()],
+            ProblemCode::TokenExpired => vec![AuthError::TokenExpired.into()],
+            ProblemCode::SessionRevoked => vec![AuthError::SessionRevoked.into()],
+            ProblemCode::RefreshReused => vec![AuthError::RefreshReused.into()],
+            ProblemCode::CsrfFailed => vec![AuthError::CsrfFailed(CsrfFailure::MissingHeader).into()],
+            ProblemCode::Forbidden => vec![ApiError::forbidden()],
+            ProblemCode::RateLimited => vec![ApiError::rate_limited(20)],
+            ProblemCode::ValidationFailed => vec![
+                ApiError::validation(
+                    "parse request payload error: failed to parse \"RegisterRequest\": unknown field `nickname`.",
+                ),
+                AuthError::Validation {
+                    field: "password",
+                    message: "is too easy to guess".to_owned(),
+                }
+                .into(),
+            ],
+            ProblemCode::EmailTaken => vec![AuthError::EmailTaken.into()],
+            ProblemCode::NotFound => vec![ApiError::not_found()],
+            ProblemCode::MethodNotAllowed => vec![ApiError::method_not_allowed()],
+            ProblemCode::PayloadTooLarge => vec![ApiError::payload_too_large()],
+            ProblemCode::RequestHeaderFieldsTooLarge => vec![ApiError::request_header_fields_too_large()],
+            ProblemCode::InternalError => vec![ApiError::internal()],
+            ProblemCode::StorageUnavailable => vec![ApiError::storage_unavailable()],
+        }
+    }
+
+    /// The name sent as `code` (`email_taken`), as the spec's enum spells it.
+    pub fn wire_name(self) -> String {
+        match self.to_json() {
+            Some(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
+        }
+    }
 }
 
 /// An RFC 9457 problem document.
@@ -199,6 +246,23 @@ impl ApiError {
         )
     }
 
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ProblemCode::MethodNotAllowed,
+            "this method is not allowed here".to_owned(),
+        )
+    }
+
+    /// 431: the header section is over the limits of `middleware::header_limits`.
+    pub fn request_header_fields_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProblemCode::RequestHeaderFieldsTooLarge,
+            "request headers are over 64 KiB or 100 fields; clearing this site's cookies may help".to_owned(),
+        )
+    }
+
     pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -321,62 +385,14 @@ impl From<ApiError> for poem::Error {
     }
 }
 
-/// Statuses any operation may answer with; declared on every operation so generated clients
-/// and spec-driven tests know the shape of each.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (
-        400,
-        "The request is malformed: invalid JSON, unknown fields, wrong types or over-long values (`validation_failed`).",
-    ),
-    (
-        401,
-        "Not authenticated (`unauthenticated`, `invalid_credentials`, `token_expired`, `session_revoked`, `refresh_reused`). Carries `WWW-Authenticate: Bearer`.",
-    ),
-    (
-        403,
-        "Refused: CSRF or origin check failed (`csrf_failed`) or insufficient role (`forbidden`).",
-    ),
-    (404, "No such resource (`not_found`)."),
-    (409, "Conflict with existing data (`email_taken`)."),
-    (413, "Request body over 64 KiB (`payload_too_large`)."),
-    (
-        431,
-        "Request headers over 64 KiB or 100 fields (`request_header_fields_too_large`); usually too many or too large cookies.",
-    ),
-    (
-        422,
-        "Well-formed input that breaks a rule, such as a weak password (`validation_failed`).",
-    ),
-    (429, "Too many requests (`rate_limited`); see `Retry-After`."),
-    (
-        500,
-        "Internal error (`internal_error`); details are only in the server log.",
-    ),
-    (
-        503,
-        "The storage is unavailable (`storage_unavailable`): the request changed nothing (a refresh keeps the presented token current, cookies are left as they were); retry after `Retry-After` seconds.",
-    ),
-];
-
 impl ApiResponse for ApiError {
     const BAD_REQUEST_HANDLER: bool = true;
 
+    /// Nothing here: which problems an operation answers with depends on the operation, so
+    /// [`documented::document_problems`] writes them into the spec from its declaration and the
+    /// rules (one table for every operation would say GET /api/me can answer 409).
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: PROBLEM_CONTENT_TYPE,
-                        schema: ProblemBody::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
+        MetaResponses { responses: vec![] }
     }
 
     fn register(registry: &mut Registry) {
@@ -399,11 +415,7 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
     let status = err.status();
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found(),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            ProblemCode::MethodNotAllowed,
-            "this method is not allowed here".to_owned(),
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -15,7 +15,8 @@ use super::ApiTags;
 use super::views::RoleView;
 use crate::auth::Authenticated;
 use crate::client::Meta;
-use crate::problem::ApiError;
+use crate::problem::documented::Declared;
+use crate::problem::{ApiError, ProblemCode};
 use crate::state::SharedState;
 
 /// A user as administrators see it.
@@ -125,6 +126,36 @@ fn role_of(view: RoleView) -> Role {
         RoleView::Admin => Role::Admin,
     }
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    (
+        "admin_list_users",
+        &[ProblemCode::Forbidden, ProblemCode::StorageUnavailable],
+    ),
+    (
+        "admin_update_user",
+        &[
+            ProblemCode::Forbidden,
+            ProblemCode::NotFound,
+            ProblemCode::ValidationFailed,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
+        "admin_mail_queue",
+        &[ProblemCode::Forbidden, ProblemCode::StorageUnavailable],
+    ),
+    (
+        "admin_revoke_sessions",
+        &[
+            ProblemCode::Forbidden,
+            ProblemCode::NotFound,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+];
 
 pub struct AdminApi;
 

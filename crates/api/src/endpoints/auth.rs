@@ -15,7 +15,8 @@ use super::views::{SessionView, TokenDeliveryView, UserView};
 use crate::auth;
 use crate::client::Meta;
 use crate::cookies::AuthCookie;
-use crate::problem::ApiError;
+use crate::problem::documented::Declared;
+use crate::problem::{ApiError, ProblemCode};
 use crate::state::{AppState, SharedState};
 
 #[derive(Debug, Object)]
@@ -165,6 +166,46 @@ fn auth_response(logged_in: &LoggedIn) -> AuthResponse {
         token_type: in_body.then(|| "Bearer".to_owned()),
     }
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    (
+        "register",
+        &[
+            ProblemCode::ValidationFailed,
+            ProblemCode::EmailTaken,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
+        "login",
+        &[
+            ProblemCode::InvalidCredentials,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    ("logout_all", &[ProblemCode::StorageUnavailable]),
+    (
+        "refresh",
+        &[
+            ProblemCode::Unauthenticated,
+            ProblemCode::SessionRevoked,
+            ProblemCode::RefreshReused,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
+        "logout",
+        &[
+            ProblemCode::Unauthenticated,
+            ProblemCode::TokenExpired,
+            ProblemCode::SessionRevoked,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+];
 
 pub struct AuthApi;
 

@@ -17,6 +17,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use sha2::{Digest, Sha256};
 
 use super::ApiTags;
+use crate::problem::documented::Declared;
 use crate::state::SharedState;
 
 /// The longest max-age the JWKS is ever sent with, whatever the access TTL.
@@ -90,6 +91,13 @@ fn none_match(req: &poem::Request, etag: &str) -> bool {
         .map(|candidate| candidate.trim())
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    // The key ring in memory: no failure of its own.
+    ("jwks", &[]),
+];
 
 pub struct KeysApi;
 

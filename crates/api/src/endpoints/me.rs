@@ -14,7 +14,8 @@ use super::views::{RoleView, UserView, unix_to_datetime};
 use crate::auth::{Authenticated, Credential};
 use crate::client::Meta;
 use crate::cookies::AuthCookie;
-use crate::problem::ApiError;
+use crate::problem::documented::Declared;
+use crate::problem::{ApiError, ProblemCode};
 use crate::state::SharedState;
 
 /// The caller's identity, read from the access token's claims alone.
@@ -149,6 +150,26 @@ pub enum ListEventsResponse {
     #[oai(status = 200)]
     Ok(Json<SecurityEventList>),
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    // From the token's claims alone: nothing beyond authentication.
+    ("get_me", &[]),
+    (
+        "update_me",
+        &[ProblemCode::ValidationFailed, ProblemCode::StorageUnavailable],
+    ),
+    (
+        "change_password",
+        &[
+            ProblemCode::ValidationFailed,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    ("list_my_events", &[ProblemCode::StorageUnavailable]),
+];
 
 pub struct MeApi;
 

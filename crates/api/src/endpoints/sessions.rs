@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::ApiTags;
 use crate::auth::Authenticated;
 use crate::client::Meta;
-use crate::problem::ApiError;
+use crate::problem::documented::Declared;
+use crate::problem::{ApiError, ProblemCode};
 use crate::state::SharedState;
 
 /// A live session (one login on one device).
@@ -67,6 +68,16 @@ pub enum RevokeSessionResponse {
     #[oai(status = 204)]
     Revoked,
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    ("list_sessions", &[ProblemCode::StorageUnavailable]),
+    (
+        "revoke_session",
+        &[ProblemCode::NotFound, ProblemCode::StorageUnavailable],
+    ),
+];
 
 pub struct SessionsApi;
 

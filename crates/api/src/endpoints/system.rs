@@ -4,6 +4,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use crate::problem::documented::Declared;
 use crate::state::SharedState;
 
 #[derive(Debug, Object)]
@@ -28,6 +29,14 @@ pub enum ReadyResponse {
     #[oai(status = 503)]
     Unavailable(Json<StatusView>),
 }
+
+/// The problems these handlers return themselves, by operation id (input, authentication,
+/// origin, rate-limit and header problems are added by rule: `problem::documented`).
+pub const PROBLEMS: Declared = &[
+    ("health", &[]),
+    // An unreachable database is its own typed 503, not a problem.
+    ("ready", &[]),
+];
 
 pub struct SystemApi;
 
