@@ -32,6 +32,7 @@ pub enum ProblemCode {
     RefreshReused,
     CsrfFailed,
     Forbidden,
+    ReauthRequired,
     RateLimited,
     ValidationFailed,
     EmailTaken,
@@ -64,6 +65,10 @@ pub struct ProblemBody {
     /// (`TESSERA_PUBLIC_ORIGIN`), where the app should be opened instead.
     #[oai(skip_serializing_if_is_none)]
     pub public_origin: Option<String>,
+    /// On a `reauth_required`: the methods the user can re-authenticate with at POST
+    /// /api/auth/reauth (`password`; `totp` and `passkey` when enrolled).
+    #[oai(skip_serializing_if_is_none)]
+    pub methods: Option<Vec<String>>,
 }
 
 /// An error response. Build with the constructors; `IntoResponse` renders it.
@@ -79,6 +84,8 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// See [`ProblemBody::public_origin`].
     pub public_origin: Option<String>,
+    /// See [`ProblemBody::methods`].
+    pub methods: Option<Vec<String>>,
     /// The session is over ([`AuthError::ends_session`]): [`catch_all`] clears a cookie
     /// session's auth cookies.
     pub ends_session: bool,
@@ -108,6 +115,7 @@ impl ApiError {
             retry_after_secs: None,
             allow: None,
             public_origin: None,
+            methods: None,
             ends_session: false,
         }
     }
@@ -219,6 +227,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code,
             public_origin: self.public_origin.clone(),
+            methods: self.methods.clone(),
         }
     }
 }
@@ -267,6 +276,14 @@ fn problem_of(err: AuthError) -> ApiError {
         ),
         AuthError::CsrfFailed(failure) => ApiError::csrf_failed(failure.detail()),
         AuthError::Forbidden => ApiError::forbidden(),
+        AuthError::ReauthRequired { methods } => ApiError {
+            methods: Some(methods.iter().map(|method| method.as_str().to_owned()).collect()),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::ReauthRequired,
+                "this operation needs a recent proof of your credentials: re-authenticate at POST /api/auth/reauth and retry".to_owned(),
+            )
+        },
         AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         AuthError::NotFound => ApiError::not_found(),
         AuthError::Store(err @ StoreError::Unavailable(_)) => {
@@ -334,7 +351,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         403,
-        "Refused: CSRF or origin check failed (`csrf_failed`) or insufficient role (`forbidden`).",
+        "Refused: CSRF or origin check failed (`csrf_failed`), insufficient role (`forbidden`), or a sensitive operation whose session last proved a credential longer ago than `TESSERA_REAUTH_MAX_AGE` (`reauth_required`, with `methods`: re-authenticate at POST /api/auth/reauth and retry).",
     ),
     (404, "No such resource (`not_found`)."),
     (409, "Conflict with existing data (`email_taken`)."),
