@@ -84,12 +84,17 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// See [`ProblemBody::public_origin`].
     pub public_origin: Option<String>,
-    /// See [`ProblemBody::methods`].
-    pub methods: Option<Vec<String>>,
+    /// See [`ProblemBody::methods`]. Boxed: every handler returns this type in its `Err`, so it
+    /// stays small.
+    pub methods: Option<Box<MethodList>>,
     /// The session is over ([`AuthError::ends_session`]): [`catch_all`] clears a cookie
     /// session's auth cookies.
     pub ends_session: bool,
 }
+
+/// The methods a `reauth_required` problem names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodList(pub Vec<&'static str>);
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -227,7 +232,10 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code,
             public_origin: self.public_origin.clone(),
-            methods: self.methods.clone(),
+            methods: self
+                .methods
+                .as_ref()
+                .map(|list| list.0.iter().map(|method| (*method).to_owned()).collect()),
         }
     }
 }
@@ -277,7 +285,7 @@ fn problem_of(err: AuthError) -> ApiError {
         AuthError::CsrfFailed(failure) => ApiError::csrf_failed(failure.detail()),
         AuthError::Forbidden => ApiError::forbidden(),
         AuthError::ReauthRequired { methods } => ApiError {
-            methods: Some(methods.iter().map(|method| method.as_str().to_owned()).collect()),
+            methods: Some(Box::new(MethodList(methods.iter().map(|method| method.as_str()).collect()))),
             ..ApiError::new(
                 StatusCode::FORBIDDEN,
                 ProblemCode::ReauthRequired,
