@@ -203,6 +203,30 @@ async fn tamper_matrix(server: &TestServer) {
     ] {
         case(label, craft(&header, &times(iat, exp), &key));
     }
+    // auth_time and amr (step-up): what this server never mints, even correctly signed.
+    for (label, value) in [
+        ("auth_time after iat", json!(iat + 1)),
+        ("auth_time a minute in the future", json!(now + 60)),
+        ("negative auth_time", json!(-1)),
+        ("auth_time as a string", json!(format!("{iat}"))),
+        ("auth_time null", Value::Null),
+    ] {
+        case(label, craft(&header, &with(&claims, "auth_time", value), &key));
+    }
+    case(
+        "missing auth_time",
+        craft(&header, &without(&claims, "auth_time"), &key),
+    );
+    for (label, value) in [
+        ("amr empty", json!([])),
+        ("amr with an unknown value", json!(["pwd", "sms"])),
+        ("amr repeated", json!(["pwd", "pwd"])),
+        ("amr out of order", json!(["mfa", "pwd", "otp"])),
+        ("amr as a string", json!("pwd")),
+    ] {
+        case(label, craft(&header, &with(&claims, "amr", value), &key));
+    }
+    case("missing amr", craft(&header, &without(&claims, "amr"), &key));
     case("missing sub", craft(&header, &without(&claims, "sub"), &key));
     case("missing sid", craft(&header, &without(&claims, "sid"), &key));
     case(
@@ -290,7 +314,12 @@ async fn tamper_matrix(server: &TestServer) {
     }
 
     // Expired, validly signed: token_expired.
-    let expired = with(&with(&claims, "exp", json!(now - 60)), "iat", json!(now - 660));
+    // (Its login no later than its issue, as every token this server mints.)
+    let expired = with(
+        &with(&with(&claims, "exp", json!(now - 60)), "iat", json!(now - 660)),
+        "auth_time",
+        json!(now - 660),
+    );
     let reply = server.me_bearer(&craft(&header, &expired, &key)).await;
     assert_invalid_token(&reply, "token_expired");
     // The longest lifetime this server accepts (TTL plus leeway) does not outlive a revocation.

@@ -25,6 +25,7 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_REFRESH_IDLE_TTL      session ends after this long without a refresh [default: 14d, at most the absolute TTL]
   TESSERA_REFRESH_ABSOLUTE_TTL  session ends this long after login [default: 30d]
   TESSERA_REFRESH_GRACE         a just-rotated refresh token still gets its successor [default: 10s]
+  TESSERA_REAUTH_MAX_AGE        sensitive operations need a credential proved this recently [default: 10m]
   TESSERA_JWT_ALG               EdDSA, or HS256 with TESSERA_JWT_SECRET (32+ bytes) [default: EdDSA]
   TESSERA_ISSUER                iss of access tokens [default: tessera]
   TESSERA_AUDIENCE              aud of access tokens [default: tessera-api]

@@ -14,6 +14,7 @@ use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
 use tessera_auth_core::error::{CsrfFailure, Refused};
 use tessera_auth_core::ports::StoreError;
+use tessera_auth_core::mfa::policy::ReauthMethod;
 
 pub mod documented;
 
@@ -34,6 +35,7 @@ pub enum ProblemCode {
     RefreshReused,
     CsrfFailed,
     Forbidden,
+    ReauthRequired,
     RateLimited,
     ValidationFailed,
     EmailTaken,
@@ -60,6 +62,12 @@ impl ProblemCode {
             ProblemCode::RefreshReused => vec![AuthError::RefreshReused.into()],
             ProblemCode::CsrfFailed => vec![AuthError::CsrfFailed(CsrfFailure::MissingHeader).into()],
             ProblemCode::Forbidden => vec![ApiError::forbidden()],
+            ProblemCode::ReauthRequired => vec![
+                AuthError::ReauthRequired {
+                    methods: vec![ReauthMethod::Password],
+                }
+                .into(),
+            ],
             ProblemCode::RateLimited => vec![ApiError::rate_limited(20)],
             ProblemCode::ValidationFailed => vec![
                 ApiError::validation(
@@ -111,6 +119,10 @@ pub struct ProblemBody {
     /// (`TESSERA_PUBLIC_ORIGIN`), where the app should be opened instead.
     #[oai(skip_serializing_if_is_none)]
     pub public_origin: Option<String>,
+    /// On a `reauth_required`: the methods the user can re-authenticate with at POST
+    /// /api/auth/reauth (`password`; `totp` and `passkey` when enrolled).
+    #[oai(skip_serializing_if_is_none)]
+    pub methods: Option<Vec<String>>,
 }
 
 /// An error response. Build with the constructors; `IntoResponse` renders it.
@@ -126,10 +138,17 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// See [`ProblemBody::public_origin`].
     pub public_origin: Option<String>,
+    /// See [`ProblemBody::methods`]. Boxed: every handler returns this type in its `Err`, so it
+    /// stays small.
+    pub methods: Option<Box<MethodList>>,
     /// The session is over ([`AuthError::ends_session`]): [`catch_all`] clears a cookie
     /// session's auth cookies.
     pub ends_session: bool,
 }
+
+/// The methods a `reauth_required` problem names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodList(pub Vec<&'static str>);
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,6 +174,7 @@ impl ApiError {
             retry_after_secs: None,
             allow: None,
             public_origin: None,
+            methods: None,
             ends_session: false,
         }
     }
@@ -283,6 +303,10 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code,
             public_origin: self.public_origin.clone(),
+            methods: self
+                .methods
+                .as_ref()
+                .map(|list| list.0.iter().map(|method| (*method).to_owned()).collect()),
         }
     }
 }
@@ -331,6 +355,14 @@ fn problem_of(err: AuthError) -> ApiError {
         ),
         AuthError::CsrfFailed(failure) => ApiError::csrf_failed(failure.detail()),
         AuthError::Forbidden => ApiError::forbidden(),
+        AuthError::ReauthRequired { methods } => ApiError {
+            methods: Some(Box::new(MethodList(methods.iter().map(|method| method.as_str()).collect()))),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::ReauthRequired,
+                "this operation needs a recent proof of your credentials: re-authenticate at POST /api/auth/reauth and retry".to_owned(),
+            )
+        },
         AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         AuthError::NotFound => ApiError::not_found(),
         AuthError::Store(err @ StoreError::Unavailable(_)) => {

@@ -90,6 +90,7 @@ pub fn session_policy(config: &Config) -> SessionPolicy {
         idle_ttl: config.refresh_idle_ttl,
         absolute_ttl: config.refresh_absolute_ttl,
         grace: config.refresh_grace,
+        reauth_max_age: config.reauth_max_age,
     }
 }
 

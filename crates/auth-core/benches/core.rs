@@ -7,8 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tessera_auth_core::access::{self, AccessTokenConfig, KeyRing, TokenSubject, generate_ed25519_key};
+use tessera_auth_core::access::{self, AccessTokenConfig, Authentication, KeyRing, TokenSubject, generate_ed25519_key};
 use tessera_auth_core::csrf;
+use tessera_auth_core::mfa::policy::{Amr, AmrSet};
 use tessera_auth_core::refresh::{self, RefreshDecision, RefreshToken, RotationState};
 use tessera_auth_core::revocation::{Revocation, RevocationSet};
 use tessera_auth_core::secret::MasterKey;
@@ -32,6 +33,10 @@ fn subject() -> TokenSubject {
         role: Role::User,
         email: "bench.user@example.com".to_owned(),
         name: "Bench User".to_owned(),
+        authentication: Authentication {
+            auth_time: OffsetDateTime::now_utc(),
+            amr: AmrSet::of(&[Amr::Pwd]),
+        },
     }
 }
 
@@ -114,6 +119,8 @@ fn refresh_tokens(c: &mut Criterion) {
         revoked_reason: None,
         user_agent: None,
         ip: None,
+        auth_time: now,
+        amr: AmrSet::of(&[Amr::Pwd]),
     };
     let policy = SessionPolicy::default();
     let mut group = c.benchmark_group("refresh");

@@ -13,7 +13,7 @@ pub mod claims;
 pub mod keys;
 pub mod verify;
 
-pub use claims::{AccessClaims, AccessTokenError, TokenSubject};
+pub use claims::{AccessClaims, AccessTokenError, Authentication, TokenSubject};
 pub use keys::{KeyRing, KeyRingError, PublicJwk, SigningAlgorithm, StoredSigningKey, generate_ed25519_key};
 pub use verify::{AccessTokenConfig, sign, verify, verify_uncached};
 

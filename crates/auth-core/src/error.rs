@@ -1,5 +1,6 @@
 //! The domain's error type. The api maps every variant to a problem response in one place.
 
+use crate::mfa::policy::ReauthMethod;
 use crate::ports::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,10 @@ pub enum AuthError {
     CsrfFailed(CsrfFailure),
     #[error("forbidden")]
     Forbidden,
+    /// A sensitive operation, and the session's last proof of a credential is older than the
+    /// re-authentication age: prove one again (POST /api/auth/reauth) with one of `methods`.
+    #[error("re-authentication required")]
+    ReauthRequired { methods: Vec<ReauthMethod> },
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -94,6 +99,7 @@ impl AuthError {
             | AuthError::TokenExpired
             | AuthError::CsrfFailed(_)
             | AuthError::Forbidden
+            | AuthError::ReauthRequired { .. }
             | AuthError::RateLimited { .. }
             | AuthError::NotFound
             | AuthError::Store(_)

@@ -15,10 +15,12 @@ pub enum EventKind {
     RefreshReuseDetected,
     PasswordChanged,
     UserDisabled,
+    /// The session proved a credential again (POST /api/auth/reauth).
+    Reauthenticated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -28,6 +30,7 @@ impl EventKind {
         EventKind::RefreshReuseDetected,
         EventKind::PasswordChanged,
         EventKind::UserDisabled,
+        EventKind::Reauthenticated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl EventKind {
             EventKind::RefreshReuseDetected => "refresh_reuse_detected",
             EventKind::PasswordChanged => "password_changed",
             EventKind::UserDisabled => "user_disabled",
+            EventKind::Reauthenticated => "reauthenticated",
         }
     }
 

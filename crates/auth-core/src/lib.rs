@@ -27,6 +27,7 @@ pub mod mail;
 pub mod mfa;
 pub mod password;
 pub mod ports;
+pub mod reauth;
 pub mod refresh;
 pub mod revocation;
 pub mod rotation;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::access::StoredSigningKey;
+use crate::access::{Authentication, StoredSigningKey};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
@@ -160,6 +160,18 @@ pub trait SessionRepository: Send + Sync {
         at: OffsetDateTime,
         meta: &RequestMeta,
         event_kind: EventKind,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// A re-authentication, in one transaction: sets the session's `auth_time` and `amr` from
+    /// `authentication` and records `event` (`reauthenticated`), when the session belongs to
+    /// `user_id` and is not revoked. Returns the session as stored afterwards; `None` (nothing
+    /// written) otherwise.
+    async fn reauthenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        authentication: Authentication,
+        event: SecurityEvent,
     ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Sessions revoked at or after `since` as (session id, revoked_at): fills the revocation set

@@ -132,6 +132,8 @@ mod tests {
             iat: iat.unix_timestamp(),
             exp: (iat + Duration::minutes(10)).unix_timestamp(),
             jti: Uuid::new_v4(),
+            auth_time: iat.unix_timestamp(),
+            amr: vec!["pwd".into()],
         }
     }
 

@@ -7,11 +7,14 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::access::{self, AccessClaims, AccessTokenConfig, AccessTokenError, KeyRing, KeyRingError, TokenSubject};
+use crate::access::{
+    self, AccessClaims, AccessTokenConfig, AccessTokenError, Authentication, KeyRing, KeyRingError, TokenSubject,
+};
 use crate::clock::Clock;
 use crate::csrf;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mfa::policy::{self as login_policy, AmrSet, EnrolledFactors, LoginDecision, LoginPath};
 use crate::password::{self, PasswordError};
 use crate::ports::{
     AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,
@@ -26,6 +29,7 @@ use crate::user::{self, Email, NewUser, Role, User};
 mod admin;
 mod credentials;
 mod presented;
+mod reauth;
 mod revocations;
 mod sessions;
 #[cfg(test)]
@@ -34,6 +38,7 @@ mod tests;
 pub use admin::{UserChange, require_admin};
 pub use credentials::{Guess, PasswordMatch};
 pub use presented::{LoggedOut, PresentedLogout, PresentedRefresh, Refreshed};
+pub use reauth::Reauthenticated;
 pub use sessions::{ActiveSession, Page};
 
 /// Everything `AuthService` is built from.
@@ -159,8 +164,9 @@ impl AuthService {
         meta: &RequestMeta,
     ) -> Result<LoggedIn, AuthError> {
         let user = self.create_account(input, Role::User).await?;
+        let amr = self.password_login_amr(&user).await?;
         let tokens = self
-            .start_session(&user, delivery, meta, EventKind::AccountCreated)
+            .start_session(&user, amr, delivery, meta, EventKind::AccountCreated)
             .await?;
         Ok(LoggedIn { user, tokens })
     }
@@ -250,10 +256,32 @@ impl AuthService {
                 let _ = self.store.update_password_hash(user.id, &upgraded, self.now()).await;
             }
         }
+        let amr = self.password_login_amr(&user).await?;
         let tokens = self
-            .start_session(&user, delivery, meta, EventKind::LoginSucceeded)
+            .start_session(&user, amr, delivery, meta, EventKind::LoginSucceeded)
             .await?;
         Ok(LoggedIn { user, tokens })
+    }
+
+    /// What a right password earns `user`, as the login policy decides it (`mfa::policy`).
+    async fn password_login_amr(&self, user: &User) -> Result<AmrSet, AuthError> {
+        let factors = self.enrolled_factors(user).await?;
+        match login_policy::decide(LoginPath::Password, &factors) {
+            LoginDecision::Session { amr } => Ok(amr),
+            // Unreachable while no factor can be enrolled (see `enrolled_factors`); issue 11
+            // answers these with the 202 and the 401 of DESIGN.md instead of a server fault.
+            LoginDecision::SecondFactorRequired { .. } | LoginDecision::Refused(_) => Err(AuthError::Internal(
+                "a second factor is enrolled, and this build cannot ask for it".to_owned(),
+            )),
+        }
+    }
+
+    /// The second factors `user` has enrolled. The store has no code for the factor tables yet
+    /// (`docs/second-factors.md`, "Storage"), so nobody can have enrolled one: every user has
+    /// none. Issue 11 reads them from the store here, and every decision that depends on them
+    /// (the login policy, the re-authentication methods) follows.
+    async fn enrolled_factors(&self, _user: &User) -> Result<EnrolledFactors, AuthError> {
+        Ok(EnrolledFactors::default())
     }
 
     /// Rotation (see `refresh::decide`). Malformed/forged/unknown → `InvalidToken` (no write);
@@ -306,7 +334,12 @@ impl AuthService {
     /// or unchanged for a reissue).
     fn issue_rotated(&self, locked: LockedSession, child: RefreshToken) -> Result<LoggedIn, AuthError> {
         let LockedSession { session, user } = locked;
-        let (access_token, claims) = self.sign_access(&user, session.id)?;
+        // The session's proof travels on: a refresh is no new proof of a credential.
+        let authentication = Authentication {
+            auth_time: session.auth_time,
+            amr: session.amr,
+        };
+        let (access_token, claims) = self.sign_access(&user, session.id, authentication)?;
         let tokens = IssuedTokens {
             session_id: session.id,
             delivery: session.delivery,
@@ -374,7 +407,7 @@ impl AuthService {
         let Some(user) = self.store.update_user_name(claims.sub, &name, self.now()).await? else {
             return Err(self.caller_gone(claims, self.now()).await);
         };
-        let (access_token, new_claims) = self.sign_access(&user, claims.sid)?;
+        let (access_token, new_claims) = self.sign_access(&user, claims.sid, authentication_of(claims)?)?;
         Ok(Reissued {
             user,
             access_token,
@@ -387,6 +420,7 @@ impl AuthService {
     async fn start_session(
         &self,
         user: &User,
+        amr: AmrSet,
         delivery: TokenDelivery,
         meta: &RequestMeta,
         event: EventKind,
@@ -394,8 +428,9 @@ impl AuthService {
         let now = self.now();
         let session_id = Uuid::new_v4();
         let refresh_token = RefreshToken::new_family(session_id);
+        let authentication = Authentication { auth_time: now, amr };
         // Signed before the session exists, so a key problem leaves no orphan session behind.
-        let (access_token, claims) = self.sign_access(user, session_id)?;
+        let (access_token, claims) = self.sign_access(user, session_id, authentication)?;
         let session = NewSession {
             id: session_id,
             user_id: user.id,
@@ -405,6 +440,8 @@ impl AuthService {
             absolute_expires_at: now.saturating_add(self.policy.absolute_ttl),
             user_agent: meta.user_agent.clone(),
             ip: meta.ip.clone(),
+            auth_time: now,
+            amr,
         };
         let refresh_expires_at = now
             .saturating_add(self.policy.idle_ttl)
@@ -429,16 +466,33 @@ impl AuthService {
         })
     }
 
-    fn sign_access(&self, user: &User, session_id: Uuid) -> Result<(String, AccessClaims), AuthError> {
+    fn sign_access(
+        &self,
+        user: &User,
+        session_id: Uuid,
+        authentication: Authentication,
+    ) -> Result<(String, AccessClaims), AuthError> {
         let subject = TokenSubject {
             user_id: user.id,
             session_id,
             role: user.role,
             email: user.email.clone(),
             name: user.name.clone(),
+            authentication,
         };
         access::sign(&self.key_ring(), &self.access, &subject, self.now()).map_err(key_fault)
     }
+}
+
+/// The `auth_time` and `amr` of verified claims, to carry into a re-issued token of the same
+/// session. Verification refuses claims without a readable `amr`, so `InvalidToken` here means
+/// claims that were never verified.
+fn authentication_of(claims: &AccessClaims) -> Result<Authentication, AuthError> {
+    let amr = claims.amr_set().ok_or(AuthError::InvalidToken)?;
+    Ok(Authentication {
+        auth_time: claims.authenticated_at(),
+        amr,
+    })
 }
 
 fn validation(field: &'static str, message: impl Into<String>) -> AuthError {

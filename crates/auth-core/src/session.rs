@@ -3,6 +3,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::mfa::policy::AmrSet;
 use crate::rotation::RotationState;
 
 /// How the session's tokens travel. Fixed at login: a cookie session never sees a token in a body.
@@ -69,13 +70,16 @@ impl RevocationReason {
     }
 }
 
-/// Lifetimes of sessions and the grace window for concurrent refreshes.
+/// Lifetimes of sessions, the grace window for concurrent refreshes, and how long a login counts
+/// as recent.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
     pub access_ttl: Duration,
     pub idle_ttl: Duration,
     pub absolute_ttl: Duration,
     pub grace: Duration,
+    /// How long a proof of a credential counts for sensitive operations (step-up, see `reauth`).
+    pub reauth_max_age: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -85,6 +89,7 @@ impl Default for SessionPolicy {
             idle_ttl: Duration::days(14),
             absolute_ttl: Duration::days(30),
             grace: Duration::seconds(10),
+            reauth_max_age: Duration::minutes(10),
         }
     }
 }
@@ -103,6 +108,10 @@ pub struct SessionRecord {
     pub revoked_reason: Option<RevocationReason>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// When the user last proved a credential in this session (login or re-authentication).
+    pub auth_time: OffsetDateTime,
+    /// How they proved it (RFC 8176).
+    pub amr: AmrSet,
 }
 
 impl SessionRecord {
@@ -129,4 +138,8 @@ pub struct NewSession {
     pub absolute_expires_at: OffsetDateTime,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The login's time: `created_at`.
+    pub auth_time: OffsetDateTime,
+    /// What the login earned (`mfa::policy::decide`).
+    pub amr: AmrSet,
 }

@@ -116,6 +116,8 @@ mod tests {
             iat: exp - 600,
             exp,
             jti: Uuid::nil(),
+            auth_time: exp - 600,
+            amr: vec!["pwd".into()],
         }
     }
 

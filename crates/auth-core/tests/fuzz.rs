@@ -20,8 +20,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
-use tessera_auth_core::access::{self, AccessTokenConfig, KeyRing, TokenSubject};
+use tessera_auth_core::access::{self, AccessTokenConfig, Authentication, KeyRing, TokenSubject};
 use tessera_auth_core::csrf;
+use tessera_auth_core::mfa::policy::{Amr, AmrSet};
 use tessera_auth_core::refresh::{RefreshToken, RefreshTokenError, TOKEN_CHARS};
 use tessera_auth_core::secret::{CsrfKey, MasterKey, RefreshKeys};
 use tessera_auth_core::user::Role;
@@ -64,6 +65,10 @@ static RINGS: LazyLock<Rings> = LazyLock::new(|| {
         role: Role::User,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        authentication: Authentication {
+            auth_time: T0,
+            amr: AmrSet::of(&[Amr::Pwd]),
+        },
     };
     let (ed_token, _) = access::sign(&ed, &token_config(), &subject, T0).expect("sign ed25519");
     let (hs_token, _) = access::sign(&hs, &token_config(), &subject, T0).expect("sign hs256");
@@ -235,6 +240,7 @@ fn jwt_payload() -> impl Strategy<Value = Value> {
             let mut claims = json!({
                 "iss": iss, "aud": aud, "sub": sub, "sid": sid, "role": "admin",
                 "email": "e@example.com", "name": "n", "iat": iat, "exp": exp, "jti": Uuid::from_u128(3),
+                "auth_time": iat, "amr": ["pwd"],
             });
             if extra {
                 claims["admin"] = json!(true);

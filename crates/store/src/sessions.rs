@@ -10,7 +10,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
     QueryResult, QuerySelect, Statement, Value,
 };
+use tessera_auth_core::access::Authentication;
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
+use tessera_auth_core::mfa::policy::AmrSet;
 use tessera_auth_core::ports::{LockedSession, RefreshOutcome, SessionRepository, StoreError};
 use tessera_auth_core::refresh::{ExpectedRotation, RefreshDecision, RotationState};
 use tessera_auth_core::session::{NewSession, RevocationReason, SessionRecord, TokenDelivery};
@@ -57,6 +59,9 @@ impl TryFrom<sessions::Model> for SessionRecord {
                 RevocationReason::parse(&reason).ok_or_else(|| corrupt("sessions", "revoked_reason", "unknown reason"))
             })
             .transpose()?;
+        let amr = AmrSet::from_storage(&model.amr)
+            .filter(|amr| !amr.is_empty())
+            .ok_or_else(|| corrupt("sessions", "amr", "unknown or no authentication method"))?;
         Ok(SessionRecord {
             id: model.id,
             user_id: model.user_id,
@@ -69,6 +74,8 @@ impl TryFrom<sessions::Model> for SessionRecord {
             revoked_reason,
             user_agent: model.user_agent,
             ip: model.ip,
+            auth_time: from_db(model.auth_time),
+            amr,
         })
     }
 }
@@ -90,6 +97,8 @@ fn new_session_model(session: NewSession) -> Result<sessions::ActiveModel, Store
         revoked_reason: Set(None),
         user_agent: Set(session.user_agent),
         ip: Set(session.ip),
+        auth_time: Set(to_db(session.auth_time)),
+        amr: Set(session.amr.to_storage()),
     })
 }
 
@@ -136,6 +145,8 @@ fn rotation_update(
         } else {
             NotSet
         },
+        auth_time: NotSet,
+        amr: NotSet,
     })
 }
 
@@ -471,6 +482,39 @@ impl SessionRepository for SeaStore {
         let event = SecurityEvent::new(session.user_id, event_kind, at, meta, Some(id));
         insert_event(&txn, event).await?;
         txn.commit().await.map_err(db_error("commit revoke"))?;
+        Ok(Some(session))
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        authentication: Authentication,
+        event: SecurityEvent,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let (_writer, txn) = self.begin_write().await?;
+        // Conditional, like a revocation: a session revoked concurrently stays revoked and
+        // gains no new proof.
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::AuthTime, Expr::value(to_db(authentication.auth_time)))
+            .col_expr(sessions::Column::Amr, Expr::value(authentication.amr.to_storage()))
+            .filter(sessions::Column::Id.eq(id))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(db_error("reauthenticate session"))?;
+        if result.rows_affected == 0 || !self.user_exists(&txn, user_id).await? {
+            txn.rollback().await.map_err(db_error("end reauthenticate"))?;
+            return Ok(None);
+        }
+        let session = unique_row(sessions::Entity::find_by_id(id), &txn)
+            .await
+            .map_err(db_error("reload reauthenticated session"))?
+            .ok_or_else(|| StoreError::Backend("reauthenticate session: row vanished".to_owned()))
+            .and_then(SessionRecord::try_from)?;
+        insert_event(&txn, event).await?;
+        txn.commit().await.map_err(db_error("commit reauthenticate"))?;
         Ok(Some(session))
     }
 

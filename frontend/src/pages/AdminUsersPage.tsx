@@ -1,8 +1,10 @@
 import { useState } from 'react';
 import { api, describeError, unwrap, type Item } from '../api';
+import { withReauth } from '../api/reauth';
 import { useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
+import { useConfirmPassword } from '../components/ConfirmPassword';
 import { Page } from '../components/Page';
 import { Loading } from '../components/Spinner';
 import { formatDateTime } from '../format';
@@ -18,6 +20,7 @@ export function AdminUsersPage() {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);
+  const { confirm, prompt } = useConfirmPassword();
 
   const run = async (key: string, action: () => Promise<string>) => {
     setBusy(key);
@@ -34,8 +37,10 @@ export function AdminUsersPage() {
 
   const setDisabled = (user: AdminUser, disabled: boolean) =>
     run(`disable:${user.id}`, async () => {
-      const updated = await unwrap(
-        api.PATCH('/api/admin/users/{id}', { params: { path: { id: user.id } }, body: { disabled } }),
+      // Disabling or enabling an account needs a recent proof of the administrator's password.
+      const updated = await withReauth(
+        () => unwrap(api.PATCH('/api/admin/users/{id}', { params: { path: { id: user.id } }, body: { disabled } })),
+        confirm,
       );
       list.update((items) => items.map((u) => (u.id === user.id ? { ...u, ...updated } : u)));
       return disabled
@@ -53,6 +58,7 @@ export function AdminUsersPage() {
     <Page title="Users" intro="Every account. Disabling an account ends its sessions at once." wide>
       <ErrorMessage>{error ?? (list.error ? describeError(list.error) : null)}</ErrorMessage>
       <StatusMessage>{status}</StatusMessage>
+      {prompt}
       {list.loading && list.items.length === 0 ? <Loading label="Loading users…" /> : null}
       {list.items.length > 0 ? (
         <div className="card card-flush">

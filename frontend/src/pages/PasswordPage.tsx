@@ -1,8 +1,10 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import { ApiError, api, describeError, unwrap } from '../api';
+import { reauthMethods, withReauth } from '../api/reauth';
 import { useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
+import { useConfirmPassword } from '../components/ConfirmPassword';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
 import { passwordErrorAfterEdit, userInputsFor, WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
@@ -17,6 +19,7 @@ export function PasswordPage() {
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ current?: string; next?: string; confirm?: string }>({});
   const [done, setDone] = useState<string | null>(null);
+  const { confirm: confirmPassword, prompt } = useConfirmPassword();
   const reconcileNext = useCallback((edited: boolean, s: Strength | null) => {
     setFieldErrors(({ next: previous, ...others }) => {
       const next = passwordErrorAfterEdit(previous, edited, s);
@@ -49,7 +52,11 @@ export function PasswordPage() {
     if (Object.keys(errors).length > 0) return;
     setBusy(true);
     try {
-      await unwrap(api.POST('/api/me/password', { body: { current_password: current, new_password: next } }));
+      // A session that last proved the password a while ago is asked to confirm it first.
+      await withReauth(
+        () => unwrap(api.POST('/api/me/password', { body: { current_password: current, new_password: next } })),
+        confirmPassword,
+      );
       setCurrent('');
       setNext('');
       setConfirm('');
@@ -60,6 +67,8 @@ export function PasswordPage() {
         (err.code === 'invalid_credentials' || (err.code === 'validation_failed' && /current_password/.test(err.message)));
       if (wrongCurrent) {
         setFieldErrors({ current: 'The current password is not correct.' });
+      } else if (reauthMethods(err)) {
+        setError('The password was not changed: your password was not confirmed.');
       } else if (err instanceof ApiError && err.code === 'validation_failed') {
         setFieldErrors({ next: err.message });
       } else {
@@ -72,6 +81,7 @@ export function PasswordPage() {
 
   return (
     <Page title="Change password" intro="Changing your password logs out every other session.">
+      {prompt}
       <form className="card form" onSubmit={onSubmit}>
         <ErrorMessage>{error}</ErrorMessage>
         <StatusMessage>{done}</StatusMessage>

@@ -79,6 +79,8 @@ pub struct Config {
     pub refresh_idle_ttl: Duration,
     pub refresh_absolute_ttl: Duration,
     pub refresh_grace: Duration,
+    /// Sensitive operations need the session's last proof of a credential within this.
+    pub reauth_max_age: Duration,
     pub jwt: JwtSigning,
     pub issuer: String,
     pub audience: String,
@@ -142,6 +144,7 @@ impl Config {
             refresh_idle_ttl: ttls.refresh_idle,
             refresh_absolute_ttl: ttls.refresh_absolute,
             refresh_grace: ttls.refresh_grace,
+            reauth_max_age: ttls.reauth_max_age,
             jwt: jwt.signing,
             issuer: jwt.issuer,
             audience: jwt.audience,

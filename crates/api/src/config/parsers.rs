@@ -84,12 +84,14 @@ pub(super) fn origins(vars: &Vars, addr: SocketAddr) -> Result<Origins, ConfigEr
     Ok(Origins { public, allowed })
 }
 
-/// The token lifetimes (`TESSERA_ACCESS_TTL`, `TESSERA_REFRESH_*`).
+/// The token lifetimes (`TESSERA_ACCESS_TTL`, `TESSERA_REFRESH_*`), and how long a proof of a
+/// credential counts as recent (`TESSERA_REAUTH_MAX_AGE`).
 pub(super) struct Ttls {
     pub access: Duration,
     pub refresh_idle: Duration,
     pub refresh_absolute: Duration,
     pub refresh_grace: Duration,
+    pub reauth_max_age: Duration,
 }
 
 const IDLE: &str = "TESSERA_REFRESH_IDLE_TTL";
@@ -107,6 +109,7 @@ pub(super) fn ttls(vars: &Vars) -> Result<Ttls, ConfigError> {
         refresh_idle.min(refresh_absolute)
     };
     let refresh_grace = vars.duration("TESSERA_REFRESH_GRACE", "10s")?;
+    let reauth_max_age = vars.duration("TESSERA_REAUTH_MAX_AGE", "10m")?;
     if refresh_idle > refresh_absolute {
         return Err(invalid(IDLE, "must not exceed TESSERA_REFRESH_ABSOLUTE_TTL"));
     }
@@ -121,6 +124,7 @@ pub(super) fn ttls(vars: &Vars) -> Result<Ttls, ConfigError> {
         refresh_idle,
         refresh_absolute,
         refresh_grace,
+        reauth_max_age,
     })
 }
 

@@ -16,6 +16,11 @@ fn defaults_match_the_design() {
     assert_eq!(c.refresh_idle_ttl, Duration::days(14));
     assert_eq!(c.refresh_absolute_ttl, Duration::days(30));
     assert_eq!(c.refresh_grace, Duration::seconds(10));
+    assert_eq!(c.reauth_max_age, Duration::minutes(10));
+    assert_eq!(
+        config(&[("TESSERA_REAUTH_MAX_AGE", "2s")]).unwrap().reauth_max_age,
+        Duration::seconds(2)
+    );
     assert_eq!(c.jwt, JwtSigning::EdDsa);
     assert_eq!((c.issuer.as_str(), c.audience.as_str()), ("tessera", "tessera-api"));
     assert!(c.cookie_secure);
@@ -33,6 +38,7 @@ fn errors_name_the_variable() {
         ("TESSERA_ADDR", "localhost"),
         ("TESSERA_ACCESS_TTL", "10 minutes"),
         ("TESSERA_REFRESH_GRACE", "-5s"),
+        ("TESSERA_REAUTH_MAX_AGE", "0s"),
         ("TESSERA_JWT_ALG", "RS256"),
         ("TESSERA_COOKIE_SECURE", "yes"),
         ("TESSERA_SERVE_SPA", "off"),

@@ -138,6 +138,7 @@ pub const PROBLEMS: Declared = &[
         "admin_update_user",
         &[
             ProblemCode::Forbidden,
+            ProblemCode::ReauthRequired,
             ProblemCode::NotFound,
             ProblemCode::ValidationFailed,
             ProblemCode::StorageUnavailable,
@@ -185,6 +186,9 @@ impl AdminApi {
     }
 
     /// Change a user's role or disable/enable the account.
+    ///
+    /// A request that changes either needs the caller's recent proof of a credential (403
+    /// `reauth_required` otherwise: re-authenticate at POST /api/auth/reauth, then retry).
     #[oai(path = "/api/admin/users/:id", method = "patch", operation_id = "admin_update_user")]
     async fn update_user(
         &self,

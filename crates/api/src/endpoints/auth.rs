@@ -1,10 +1,11 @@
-//! POST /api/auth/{register,login,refresh,logout}.
+//! POST /api/auth/{register,login,refresh,logout,logout-all,reauth}.
 
 use poem::Request;
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use tessera_auth_core::reauth::ReauthCredential;
 use tessera_auth_core::service::{IssuedTokens, LoggedIn, Registration};
 use tessera_auth_core::session::TokenDelivery;
 
@@ -12,7 +13,7 @@ use super::ApiTags;
 use super::body::OptionalJson;
 use super::text::Text;
 use super::views::{SessionView, TokenDeliveryView, UserView};
-use crate::auth;
+use crate::auth::{self, Authenticated, Credential};
 use crate::client::Meta;
 use crate::cookies::AuthCookie;
 use crate::problem::documented::Declared;
@@ -48,6 +49,27 @@ pub struct LoginRequest {
 pub struct RefreshTokenRequest {
     #[oai(validator(max_length = 200), write_only)]
     pub refresh_token: Text,
+}
+
+/// A credential to prove again for the current session. Exactly one field: today only
+/// `password` (the way to re-authenticate each user can use); a TOTP code and a passkey
+/// assertion are to come as fields of their own.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReauthRequest {
+    /// The account's password.
+    #[oai(validator(max_length = 256), write_only)]
+    pub password: Option<Text>,
+}
+
+/// The session after a re-authentication: same id and refresh token, a new access token.
+#[derive(Debug, Object)]
+pub struct ReauthResponse {
+    pub session: SessionView,
+    /// The re-issued access token, for Bearer callers only (cookie callers get a new
+    /// `__Host-access` cookie instead).
+    #[oai(skip_serializing_if_is_none)]
+    pub access_token: Option<String>,
 }
 
 /// A new session: the user and, for `token_delivery: body` only, the tokens.
@@ -105,6 +127,14 @@ pub enum RefreshResult {
     /// Rotated: a new access token and a new refresh token (cookies, or body for `body` sessions).
     #[oai(status = 200)]
     Ok(Json<RefreshResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReauthResult {
+    /// Re-authenticated: the session's `auth_time` is now and the access token is re-issued
+    /// (cookie callers: a new `__Host-access` cookie; Bearer callers: `access_token`).
+    #[oai(status = 200)]
+    Ok(Json<ReauthResponse>),
 }
 
 #[derive(ApiResponse)]
@@ -188,6 +218,15 @@ pub const PROBLEMS: Declared = &[
     ),
     ("logout_all", &[ProblemCode::StorageUnavailable]),
     (
+        "reauthenticate",
+        &[
+            ProblemCode::InvalidCredentials,
+            ProblemCode::ValidationFailed,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
         "refresh",
         &[
             ProblemCode::Unauthenticated,
@@ -263,7 +302,7 @@ impl AuthApi {
     #[oai(path = "/api/auth/logout-all", method = "post", operation_id = "logout_all")]
     async fn logout_all(
         &self,
-        caller: crate::auth::Authenticated,
+        caller: Authenticated,
         state: poem::web::Data<&SharedState>,
         jar: &CookieJar,
         Meta(meta): Meta,
@@ -302,6 +341,46 @@ impl AuthApi {
             })?;
         set_session_cookies(&state, jar, &refreshed.tokens);
         Ok(RefreshResult::Ok(Json(refresh_response(&refreshed.tokens))))
+    }
+
+    /// Prove a credential again for the current session (step-up), without a new session.
+    ///
+    /// Operations that need a recent proof (a password change, an administrator's change of a
+    /// role or disabled flag) answer 403 `reauth_required` with the `methods` to use here. A
+    /// wrong password is 401 `invalid_credentials` and counts toward the account's login
+    /// backoff, like a failed login. Access tokens issued before keep their old `auth_time`.
+    #[oai(path = "/api/auth/reauth", method = "post", operation_id = "reauthenticate")]
+    async fn reauthenticate(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        jar: &CookieJar,
+        Meta(meta): Meta,
+        body: Json<ReauthRequest>,
+    ) -> Result<ReauthResult, ApiError> {
+        let credential = match &body.password {
+            Some(password) => ReauthCredential::Password(password.as_str()),
+            None => return Err(ApiError::validation("exactly one credential must be given: password")),
+        };
+        let reauthenticated = state.service.reauthenticate(&caller.claims, credential, &meta).await?;
+        let access_token = match caller.via {
+            Credential::Cookie => {
+                let now = state.service.now();
+                state.cookies.set(
+                    jar,
+                    AuthCookie::Access,
+                    &reauthenticated.access_token,
+                    now,
+                    reauthenticated.access_expires_at,
+                );
+                None
+            }
+            Credential::Bearer => Some(reauthenticated.access_token.clone()),
+        };
+        Ok(ReauthResult::Ok(Json(ReauthResponse {
+            session: SessionView::from(&reauthenticated),
+            access_token,
+        })))
     }
 
     /// End the current session.

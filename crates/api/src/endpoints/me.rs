@@ -28,6 +28,11 @@ pub struct MeResponse {
     pub session_id: Uuid,
     /// When the access token expires.
     pub expires_at: OffsetDateTime,
+    /// How the session's user last proved a credential (RFC 8176 values: `pwd`, `otp`, `hwk`,
+    /// `swk`, `user`, `mfa`).
+    pub amr: Vec<String>,
+    /// When they did: the login, or the last re-authentication (POST /api/auth/reauth).
+    pub auth_time: OffsetDateTime,
 }
 
 #[derive(Debug, Object)]
@@ -59,6 +64,7 @@ pub enum EventKindView {
     RefreshReuseDetected,
     PasswordChanged,
     UserDisabled,
+    Reauthenticated,
 }
 
 impl From<EventKind> for EventKindView {
@@ -73,6 +79,7 @@ impl From<EventKind> for EventKindView {
             EventKind::RefreshReuseDetected => EventKindView::RefreshReuseDetected,
             EventKind::PasswordChanged => EventKindView::PasswordChanged,
             EventKind::UserDisabled => EventKindView::UserDisabled,
+            EventKind::Reauthenticated => EventKindView::Reauthenticated,
         }
     }
 }
@@ -163,6 +170,7 @@ pub const PROBLEMS: Declared = &[
     (
         "change_password",
         &[
+            ProblemCode::ReauthRequired,
             ProblemCode::ValidationFailed,
             ProblemCode::RateLimited,
             ProblemCode::StorageUnavailable,
@@ -190,6 +198,8 @@ impl MeApi {
             role,
             session_id: claims.sid,
             expires_at: unix_to_datetime(claims.exp),
+            auth_time: unix_to_datetime(claims.auth_time),
+            amr: claims.amr,
         })))
     }
 
@@ -224,6 +234,10 @@ impl MeApi {
     }
 
     /// Change password. Every other session ends; this one stays.
+    ///
+    /// Needs a recent proof of a credential: a session that last proved one longer ago than
+    /// `TESSERA_REAUTH_MAX_AGE` gets 403 `reauth_required` (re-authenticate at POST
+    /// /api/auth/reauth, then retry).
     #[oai(path = "/api/me/password", method = "post", operation_id = "change_password")]
     async fn change_password(
         &self,

@@ -2,7 +2,7 @@
 //! built from domain values.
 
 use poem_openapi::{Enum, Object};
-use tessera_auth_core::service::IssuedTokens;
+use tessera_auth_core::service::{IssuedTokens, Reauthenticated};
 use tessera_auth_core::user::{Role, User};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -85,6 +85,16 @@ impl From<TokenDeliveryView> for tessera_auth_core::session::TokenDelivery {
         match view {
             TokenDeliveryView::Cookie => tessera_auth_core::session::TokenDelivery::Cookie,
             TokenDeliveryView::Body => tessera_auth_core::session::TokenDelivery::Body,
+        }
+    }
+}
+
+impl From<&Reauthenticated> for SessionView {
+    fn from(reauthenticated: &Reauthenticated) -> SessionView {
+        SessionView {
+            id: reauthenticated.session_id,
+            access_expires_at: reauthenticated.access_expires_at,
+            refresh_expires_at: reauthenticated.refresh_expires_at,
         }
     }
 }

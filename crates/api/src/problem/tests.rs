@@ -1,4 +1,5 @@
 use super::*;
+use tessera_auth_core::mfa::policy::ReauthMethod;
 
 #[test]
 fn every_domain_error_maps_to_a_client_safe_problem() {
@@ -19,6 +20,13 @@ fn every_domain_error_maps_to_a_client_safe_problem() {
         (AuthError::SessionRevoked, 401, ProblemCode::SessionRevoked),
         (AuthError::RefreshReused, 401, ProblemCode::RefreshReused),
         (AuthError::Forbidden, 403, ProblemCode::Forbidden),
+        (
+            AuthError::ReauthRequired {
+                methods: vec![ReauthMethod::Password],
+            },
+            403,
+            ProblemCode::ReauthRequired,
+        ),
         (AuthError::NotFound, 404, ProblemCode::NotFound),
         (
             AuthError::RateLimited { retry_after_secs: 3 },
@@ -58,4 +66,18 @@ fn every_domain_error_maps_to_a_client_safe_problem() {
         }
         assert!(!api.body().to_json_string().contains("xyz"));
     }
+}
+
+#[test]
+fn reauth_required_names_the_methods_and_keeps_the_session() {
+    let api = ApiError::from(AuthError::ReauthRequired {
+        methods: vec![ReauthMethod::Password, ReauthMethod::Totp],
+    });
+    assert!(!api.ends_session);
+    let body: serde_json::Value = serde_json::from_str(&api.body().to_json_string()).unwrap();
+    assert_eq!(body["code"], "reauth_required");
+    assert_eq!(body["methods"], serde_json::json!(["password", "totp"]));
+    // Other problems carry no `methods` member at all.
+    let other: serde_json::Value = serde_json::from_str(&ApiError::forbidden().body().to_json_string()).unwrap();
+    assert!(other.get("methods").is_none());
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::keys::*;
 use super::verify::*;
+use crate::mfa::policy::{Amr, AmrSet};
 use crate::secret::MasterKey;
 use crate::secret::{KeyEncryptionKey, SealError};
 use crate::user::Role;
@@ -42,6 +43,10 @@ fn subject() -> TokenSubject {
         role: Role::Admin,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        authentication: Authentication {
+            auth_time: T0,
+            amr: AmrSet::of(&[Amr::Pwd]),
+        },
     }
 }
 
@@ -106,6 +111,7 @@ fn good_payload() -> serde_json::Value {
         "iss": "tessera", "aud": "tessera-api", "sub": s.user_id, "sid": s.session_id,
         "role": "user", "email": s.email, "name": s.name,
         "iat": T0.unix_timestamp(), "exp": (T0 + TTL).unix_timestamp(), "jti": Uuid::new_v4(),
+        "auth_time": T0.unix_timestamp(), "amr": ["pwd"],
     })
 }
 

@@ -48,6 +48,8 @@ pub fn sign(
         iat: now.unix_timestamp(),
         exp: now.saturating_add(config.ttl).unix_timestamp(),
         jti: Uuid::new_v4(),
+        auth_time: subject.authentication.auth_time.unix_timestamp(),
+        amr: subject.authentication.amr.to_claim(),
     };
     let corrupt = || KeyRingError::Corrupt(ring.active_kid.clone());
     let token = match signer {
@@ -176,6 +178,11 @@ fn check_claims(
         .is_some_and(|lifetime| (0..=longest).contains(&lifetime));
     let now = now.unix_timestamp();
     if claims.iat < 0 || !lifetime_ok || claims.iat > now.saturating_add(LEEWAY_SECS) {
+        return Err(AccessTokenError::BadClaims);
+    }
+    // The credential was proved before the token was issued (so not in the future either, since
+    // `iat` is not), and with methods this server records: anything else was not minted here.
+    if claims.auth_time < 0 || claims.auth_time > claims.iat || claims.amr_set().is_none() {
         return Err(AccessTokenError::BadClaims);
     }
     if now > claims.exp.saturating_add(LEEWAY_SECS) {

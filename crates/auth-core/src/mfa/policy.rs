@@ -211,6 +211,24 @@ impl MfaMethod {
     }
 }
 
+/// A way to re-authenticate (POST /api/auth/reauth), as listed in `reauth_required`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReauthMethod {
+    Password,
+    Totp,
+    Passkey,
+}
+
+impl ReauthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReauthMethod::Password => "password",
+            ReauthMethod::Totp => "totp",
+            ReauthMethod::Passkey => "passkey",
+        }
+    }
+}
+
 /// What the user has enrolled (GET /api/me/mfa's numbers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EnrolledFactors {
@@ -224,6 +242,21 @@ impl EnrolledFactors {
     /// in for a factor the user has.
     pub fn requires_second_factor(&self) -> bool {
         self.totp || self.passkeys > 0
+    }
+
+    /// What the user can re-authenticate with, in a fixed order: the password (every account
+    /// has one: no path creates an account without), then TOTP and passkeys when enrolled.
+    /// Recovery codes are not listed: they stand in for a lost factor at login; a session that
+    /// wants to prove itself again has the password.
+    pub fn reauth_methods(&self) -> Vec<ReauthMethod> {
+        let mut methods = vec![ReauthMethod::Password];
+        if self.totp {
+            methods.push(ReauthMethod::Totp);
+        }
+        if self.passkeys > 0 {
+            methods.push(ReauthMethod::Passkey);
+        }
+        methods
     }
 
     /// The methods the 202 lists, in a fixed order.
@@ -328,6 +361,28 @@ mod tests {
             LoginDecision::Session { amr } => amr.to_claim(),
             other => panic!("no session: {other:?}"),
         }
+    }
+
+    #[test]
+    fn methods_follow_the_enrolled_factors() {
+        assert_eq!(
+            EnrolledFactors::default().reauth_methods(),
+            vec![ReauthMethod::Password]
+        );
+        let all = EnrolledFactors {
+            totp: true,
+            recovery_codes_left: 10,
+            passkeys: 2,
+        };
+        assert_eq!(
+            all.reauth_methods(),
+            vec![ReauthMethod::Password, ReauthMethod::Totp, ReauthMethod::Passkey]
+        );
+        let codes_only = EnrolledFactors {
+            recovery_codes_left: 3,
+            ..EnrolledFactors::default()
+        };
+        assert_eq!(codes_only.reauth_methods(), vec![ReauthMethod::Password]);
     }
 
     #[test]

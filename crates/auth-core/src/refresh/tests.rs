@@ -2,6 +2,7 @@ use time::Duration;
 use time::macros::datetime;
 
 use super::*;
+use crate::mfa::policy::{Amr, AmrSet};
 use crate::secret::MasterKey;
 use crate::session::TokenDelivery;
 
@@ -24,6 +25,8 @@ fn session_for(token: &RefreshToken) -> SessionRecord {
         revoked_reason: None,
         user_agent: None,
         ip: None,
+        auth_time: T0,
+        amr: AmrSet::of(&[Amr::Pwd]),
     }
 }
 

@@ -47,6 +47,8 @@ impl AuthService {
     /// - A role change also ends the user's sessions: the role travels in access tokens, and a
     ///   demotion must not wait for them to expire. The user logs in again with the new role.
     /// - Administrators cannot disable or demote themselves, so the last one cannot lock everyone out.
+    /// - A change of either (not a request that leaves both as they are) needs the caller's
+    ///   recent proof of a credential (`ReauthRequired`, see `reauth`).
     pub async fn admin_update_user(
         &self,
         caller: &AccessClaims,
@@ -59,6 +61,15 @@ impl AuthService {
             return Err(validation("id", "administrators cannot disable or demote themselves"));
         }
         let mut user = self.store.find_user(user_id).await?.ok_or(AuthError::NotFound)?;
+        let role_changes = change.role.is_some_and(|role| role != user.role);
+        let disabled_changes = change.disabled.is_some_and(|disabled| disabled != user.disabled);
+        if role_changes || disabled_changes {
+            let admin = self.store.find_user(caller.sub).await?;
+            let Some(admin) = admin else {
+                return Err(self.caller_gone(caller, self.now()).await);
+            };
+            self.require_recent_auth(caller, &admin).await?;
+        }
         let now = self.now();
         if let Some(role) = change.role.filter(|role| *role != user.role) {
             user = self

@@ -157,7 +157,8 @@ impl AuthService {
         AuthError::SessionRevoked
     }
 
-    /// Checks the current password (throttled, see `credentials`), applies the policy to the new
+    /// Needs a recent proof of a credential (`ReauthRequired` otherwise, see `reauth`), then
+    /// checks the current password (throttled, see `credentials`), applies the policy to the new
     /// one, stores it and ends every other session (the current one stays, so the user is not
     /// logged out of the tab they used).
     pub async fn change_password(
@@ -173,6 +174,9 @@ impl AuthService {
         if user.disabled {
             return Err(AuthError::SessionRevoked);
         }
+        // Before the password check: a stolen access token whose session proved nothing lately
+        // buys no guess at the password here.
+        self.require_recent_auth(caller, &user).await?;
         // Throttled like a login, and counted toward the same backoff: an access token must not
         // buy unlimited guesses at the password.
         let guess = self

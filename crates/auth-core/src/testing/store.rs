@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::access::StoredSigningKey;
+use crate::access::{Authentication, StoredSigningKey};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::ports::*;
 use crate::refresh::{ExpectedRotation, RefreshDecision};
@@ -216,6 +216,8 @@ impl SessionRepository for MemoryStore {
             revoked_reason: None,
             user_agent: session.user_agent,
             ip: session.ip,
+            auth_time: session.auth_time,
+            amr: session.amr,
         };
         state.sessions.insert(record.id, record);
         state.events.push(login_event);
@@ -312,6 +314,28 @@ impl SessionRepository for MemoryStore {
             .events
             .push(SecurityEvent::new(row.user_id, event_kind, at, meta, Some(id)));
         Ok(Some(row))
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        authentication: Authentication,
+        event: SecurityEvent,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let mut state = self.lock();
+        let Some(row) = state
+            .sessions
+            .get_mut(&id)
+            .filter(|row| row.user_id == user_id && row.revoked_at.is_none())
+        else {
+            return Ok(None);
+        };
+        row.auth_time = authentication.auth_time;
+        row.amr = authentication.amr;
+        let record = row.clone();
+        state.events.push(event);
+        Ok(Some(record))
     }
 
     async fn sessions_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, OffsetDateTime)>, StoreError> {

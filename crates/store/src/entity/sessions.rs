@@ -1,4 +1,5 @@
-//! `sessions` (generated-style entity; see `m20261123_000002_create_sessions`).
+//! `sessions` (generated-style entity; see `m20261123_000002_create_sessions` and
+//! `m20261202_000009_add_sessions_auth_time`).
 
 use sea_orm::entity::prelude::*;
 
@@ -23,6 +24,10 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub auth_time: TimeDateTimeWithTimeZone,
+    /// `AmrSet::to_storage`: values in canonical order, space-separated (`"pwd otp mfa"`).
+    #[sea_orm(column_type = "Text")]
+    pub amr: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod look_alikes;
 mod mail_queue;
 mod migrations;
 mod notify;
+mod reauth;
 mod refresh;
 mod sessions;
 mod support;

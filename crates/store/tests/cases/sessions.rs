@@ -41,6 +41,8 @@ async fn create_and_find_round_trip_every_field(db: &TestDatabase) {
         revoked_reason: None,
         user_agent: input.user_agent.clone(),
         ip: input.ip.clone(),
+        auth_time: t0(),
+        amr: input.amr,
     };
     assert_eq!(found, expected);
     assert_eq!(events_of(&store, owner.id).await, vec![login]);

@@ -2,6 +2,7 @@
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
+use tessera_auth_core::mfa::policy::{Amr, AmrSet};
 use tessera_auth_core::ports::{SessionRepository, UserRepository};
 use tessera_auth_core::refresh::RotationState;
 use tessera_auth_core::session::{NewSession, SessionRecord, TokenDelivery};
@@ -59,6 +60,8 @@ pub fn new_session(user_id: Uuid) -> NewSession {
         absolute_expires_at: t0() + Duration::days(30),
         user_agent: Some("Mozilla/5.0 (login)".to_owned()),
         ip: Some("198.51.100.1".to_owned()),
+        auth_time: t0(),
+        amr: AmrSet::of(&[Amr::Pwd]),
     }
 }
 
@@ -80,6 +83,7 @@ pub async fn events_of(store: &SeaStore, user_id: Uuid) -> Vec<SecurityEvent> {
 pub async fn session_at(store: &SeaStore, user_id: Uuid, created_at: OffsetDateTime) -> Uuid {
     let mut input = new_session(user_id);
     input.created_at = created_at;
+    input.auth_time = created_at;
     input.absolute_expires_at = created_at + Duration::days(30);
     let login = SecurityEvent::new(user_id, EventKind::LoginSucceeded, created_at, &meta(), Some(input.id));
     store

@@ -50,7 +50,20 @@ fn issuer_and_audience_must_match() {
 #[test]
 fn required_and_unknown_claims() {
     let (ring, key) = ed_ring();
-    for missing in ["iss", "aud", "sub", "sid", "role", "email", "name", "iat", "exp", "jti"] {
+    for missing in [
+        "iss",
+        "aud",
+        "sub",
+        "sid",
+        "role",
+        "email",
+        "name",
+        "iat",
+        "exp",
+        "jti",
+        "auth_time",
+        "amr",
+    ] {
         let mut payload = good_payload();
         payload.as_object_mut().unwrap().remove(missing);
         let token = craft(&good_header(&key.kid), &payload, ed_signer(&key));
@@ -107,7 +120,9 @@ fn expiry_uses_the_injected_clock_with_leeway() {
     // Tokens signed "in the past" (jsonwebtoken's own clock would call this expired) are
     // judged against `now`, not the system clock.
     let long_ago = datetime!(2001-01-01 00:00 UTC);
-    let (old, _) = sign(&ring, &config(), &subject(), long_ago).unwrap();
+    let mut logged_in_long_ago = subject();
+    logged_in_long_ago.authentication.auth_time = long_ago;
+    let (old, _) = sign(&ring, &config(), &logged_in_long_ago, long_ago).unwrap();
     assert!(verify(&ring, &config(), &old, long_ago + Duration::minutes(1)).is_ok());
 }
 
@@ -282,4 +297,71 @@ fn lifetimes_this_server_would_never_mint_are_refused() {
         verify(&fresh_ring, &shorter, &long, T0),
         Err(AccessTokenError::BadClaims)
     );
+}
+
+/// `auth_time` (when the credential was proved) and `amr` (how) as this server mints them: the
+/// session's values, never after the token's issue, in canonical order.
+#[test]
+fn auth_time_and_amr_are_what_the_session_recorded() {
+    let (ring, key) = ed_ring();
+    let mut subject = subject();
+    subject.authentication = Authentication {
+        auth_time: T0 - Duration::hours(3),
+        amr: AmrSet::of(&[Amr::Mfa, Amr::Otp, Amr::Pwd]),
+    };
+    let (token, claims) = sign(&ring, &config(), &subject, T0).unwrap();
+    assert_eq!(claims.auth_time, (T0 - Duration::hours(3)).unix_timestamp());
+    assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+    let verified = verify(&ring, &config(), &token, T0).unwrap();
+    assert_eq!(verified.authenticated_at(), T0 - Duration::hours(3));
+    assert_eq!(verified.amr_set(), Some(subject.authentication.amr));
+
+    let token_with = |name: &str, value: serde_json::Value| {
+        let mut payload = good_payload();
+        payload[name] = value;
+        craft(&good_header(&key.kid), &payload, ed_signer(&key))
+    };
+    let iat = T0.unix_timestamp();
+    // Proved at the issue, or any time before: accepted.
+    for auth_time in [iat, iat - 1, 0] {
+        assert!(
+            verify(&ring, &config(), &token_with("auth_time", json!(auth_time)), T0).is_ok(),
+            "{auth_time}"
+        );
+    }
+    for amr in [json!(["pwd", "mfa"]), json!(["hwk", "user", "mfa"])] {
+        assert!(
+            verify(&ring, &config(), &token_with("amr", amr.clone()), T0).is_ok(),
+            "{amr}"
+        );
+    }
+    let refused = [
+        ("auth_time", json!(iat + 1)),
+        ("auth_time", json!(iat + 3_600)),
+        ("auth_time", json!(-1)),
+        ("auth_time", json!(i64::MAX)),
+        ("auth_time", json!("0")),
+        ("auth_time", json!(1.5)),
+        ("amr", json!([])),
+        ("amr", json!(["sms"])),
+        ("amr", json!(["pwd", "pwd"])),
+        ("amr", json!(["mfa", "pwd"])),
+        ("amr", json!(["PWD"])),
+        ("amr", json!("pwd")),
+        ("amr", json!([1])),
+    ];
+    for (name, value) in refused {
+        assert_eq!(
+            verify(&ring, &config(), &token_with(name, value.clone()), T0),
+            Err(AccessTokenError::BadClaims),
+            "{name} = {value}"
+        );
+    }
+    // Still in the future when `iat` is within the leeway: `auth_time` may not pass `iat`.
+    let mut payload = good_payload();
+    payload["iat"] = json!(iat + 5);
+    payload["exp"] = json!(iat + 5 + TTL.whole_seconds());
+    payload["auth_time"] = json!(iat + 6);
+    let token = craft(&good_header(&key.kid), &payload, ed_signer(&key));
+    assert_eq!(verify(&ring, &config(), &token, T0), Err(AccessTokenError::BadClaims));
 }
