@@ -20,6 +20,7 @@ mod m20261202_000006_add_users_email_skeleton;
 mod m20261202_000007_create_mail_queue;
 mod m20261202_000008_create_second_factors;
 mod m20261202_000009_add_sessions_auth_time;
+mod m20261202_000010_create_mail_tokens;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_create_mail_queue::Migration),
             Box::new(m20261202_000008_create_second_factors::Migration),
             Box::new(m20261202_000009_add_sessions_auth_time::Migration),
+            Box::new(m20261202_000010_create_mail_tokens::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ mod mail;
 mod missing_user;
 mod multi_instance;
 mod reauth;
+mod recovery;
 mod refresh;
 mod restart;
 mod throttling;

@@ -45,6 +45,13 @@ pub enum ProblemCode {
     RequestHeaderFieldsTooLarge,
     InternalError,
     StorageUnavailable,
+    /// A mail token (reset, verification, confirmation link) that is malformed, unknown,
+    /// expired, used or for another purpose: one code for all.
+    TokenInvalid,
+    /// `TESSERA_REQUIRE_VERIFIED_EMAIL`: the address must be verified before a session starts.
+    EmailUnverified,
+    /// A verification was asked for an address that is verified already.
+    EmailAlreadyVerified,
 }
 
 impl ProblemCode {
@@ -80,6 +87,9 @@ impl ProblemCode {
                 .into(),
             ],
             ProblemCode::EmailTaken => vec![AuthError::EmailTaken.into()],
+            ProblemCode::TokenInvalid => vec![AuthError::MailTokenInvalid.into()],
+            ProblemCode::EmailUnverified => vec![AuthError::EmailUnverified.into()],
+            ProblemCode::EmailAlreadyVerified => vec![AuthError::EmailAlreadyVerified.into()],
             ProblemCode::NotFound => vec![ApiError::not_found()],
             ProblemCode::MethodNotAllowed => vec![ApiError::method_not_allowed()],
             ProblemCode::PayloadTooLarge => vec![ApiError::payload_too_large()],
@@ -365,6 +375,21 @@ fn problem_of(err: AuthError) -> ApiError {
         },
         AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         AuthError::NotFound => ApiError::not_found(),
+        AuthError::MailTokenInvalid => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::TokenInvalid,
+            "this link is not valid: it is unknown, expired, already used or for something else".to_owned(),
+        ),
+        AuthError::EmailUnverified => ApiError::new(
+            StatusCode::FORBIDDEN,
+            ProblemCode::EmailUnverified,
+            "the email address is not verified yet: follow the link in the verification mail".to_owned(),
+        ),
+        AuthError::EmailAlreadyVerified => ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::EmailAlreadyVerified,
+            "the email address is already verified".to_owned(),
+        ),
         AuthError::Store(err @ StoreError::Unavailable(_)) => {
             tracing::error!(error = %err, "storage unavailable; the request changed nothing");
             ApiError::storage_unavailable()

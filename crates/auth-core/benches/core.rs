@@ -37,6 +37,7 @@ fn subject() -> TokenSubject {
             auth_time: OffsetDateTime::now_utc(),
             amr: AmrSet::of(&[Amr::Pwd]),
         },
+        email_verified: false,
     }
 }
 

@@ -17,10 +17,16 @@ pub enum EventKind {
     UserDisabled,
     /// The session proved a credential again (POST /api/auth/reauth).
     Reauthenticated,
+    /// A reset link was mailed (recorded only when the account exists; the answer does not say).
+    PasswordResetRequested,
+    /// The password was set through a reset link.
+    PasswordReset,
+    EmailVerified,
+    EmailChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -31,6 +37,10 @@ impl EventKind {
         EventKind::PasswordChanged,
         EventKind::UserDisabled,
         EventKind::Reauthenticated,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
+        EventKind::EmailVerified,
+        EventKind::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +55,10 @@ impl EventKind {
             EventKind::PasswordChanged => "password_changed",
             EventKind::UserDisabled => "user_disabled",
             EventKind::Reauthenticated => "reauthenticated",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::EmailChanged => "email_changed",
         }
     }
 

@@ -69,6 +69,7 @@ static RINGS: LazyLock<Rings> = LazyLock::new(|| {
             auth_time: T0,
             amr: AmrSet::of(&[Amr::Pwd]),
         },
+        email_verified: false,
     };
     let (ed_token, _) = access::sign(&ed, &token_config(), &subject, T0).expect("sign ed25519");
     let (hs_token, _) = access::sign(&hs, &token_config(), &subject, T0).expect("sign hs256");

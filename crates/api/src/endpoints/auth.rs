@@ -205,6 +205,7 @@ pub const PROBLEMS: Declared = &[
         &[
             ProblemCode::ValidationFailed,
             ProblemCode::EmailTaken,
+            ProblemCode::EmailUnverified,
             ProblemCode::StorageUnavailable,
         ],
     ),
@@ -212,6 +213,7 @@ pub const PROBLEMS: Declared = &[
         "login",
         &[
             ProblemCode::InvalidCredentials,
+            ProblemCode::EmailUnverified,
             ProblemCode::RateLimited,
             ProblemCode::StorageUnavailable,
         ],

@@ -33,6 +33,9 @@ pub struct MeResponse {
     pub amr: Vec<String>,
     /// When they did: the login, or the last re-authentication (POST /api/auth/reauth).
     pub auth_time: OffsetDateTime,
+    /// Whether the address was verified when the access token was issued (a verification shows
+    /// from the next refresh).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Object)]
@@ -65,6 +68,10 @@ pub enum EventKindView {
     PasswordChanged,
     UserDisabled,
     Reauthenticated,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    EmailChanged,
 }
 
 impl From<EventKind> for EventKindView {
@@ -80,6 +87,10 @@ impl From<EventKind> for EventKindView {
             EventKind::PasswordChanged => EventKindView::PasswordChanged,
             EventKind::UserDisabled => EventKindView::UserDisabled,
             EventKind::Reauthenticated => EventKindView::Reauthenticated,
+            EventKind::PasswordResetRequested => EventKindView::PasswordResetRequested,
+            EventKind::PasswordReset => EventKindView::PasswordReset,
+            EventKind::EmailVerified => EventKindView::EmailVerified,
+            EventKind::EmailChanged => EventKindView::EmailChanged,
         }
     }
 }
@@ -130,6 +141,30 @@ pub struct ChangePasswordRequest {
     pub new_password: Text,
 }
 
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    #[oai(validator(max_length = 254))]
+    pub new_email: Text,
+    #[oai(validator(max_length = 256), write_only)]
+    pub current_password: Text,
+}
+
+#[derive(ApiResponse)]
+pub enum ResendVerificationResponse {
+    /// A new verification link is on its way to the account's address.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
+pub enum ChangeEmailResponse {
+    /// A confirmation link is on its way to the new address and a notice to the old one.
+    /// Nothing changes until the link is used.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 #[derive(ApiResponse)]
 pub enum GetMeResponse {
     /// The caller.
@@ -177,6 +212,24 @@ pub const PROBLEMS: Declared = &[
         ],
     ),
     ("list_my_events", &[ProblemCode::StorageUnavailable]),
+    (
+        "resend_verification",
+        &[
+            ProblemCode::RateLimited,
+            ProblemCode::EmailAlreadyVerified,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
+        "change_email",
+        &[
+            ProblemCode::ReauthRequired,
+            ProblemCode::ValidationFailed,
+            ProblemCode::EmailTaken,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
 ];
 
 pub struct MeApi;
@@ -200,6 +253,7 @@ impl MeApi {
             expires_at: unix_to_datetime(claims.exp),
             auth_time: unix_to_datetime(claims.auth_time),
             amr: claims.amr,
+            email_verified: claims.email_verified,
         })))
     }
 
@@ -256,6 +310,50 @@ impl MeApi {
             )
             .await?;
         Ok(ChangePasswordResponse::Changed)
+    }
+
+    /// Send the verification mail again.
+    ///
+    /// At most one a minute (429 `rate_limited` with `Retry-After`); 409
+    /// `email_already_verified` when the address is verified already.
+    #[oai(
+        path = "/api/me/email/verification",
+        method = "post",
+        operation_id = "resend_verification"
+    )]
+    async fn resend_verification(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+    ) -> Result<ResendVerificationResponse, ApiError> {
+        state.service.resend_verification(&caller.claims).await?;
+        Ok(ResendVerificationResponse::Accepted)
+    }
+
+    /// Change the account's address: a confirmation link goes to the new address and a notice
+    /// to the old one; nothing changes until the link is used.
+    ///
+    /// A wrong `current_password` is 422 `validation_failed` (counted toward the account's
+    /// backoff); an address another account has is 409 `email_taken`; at most one request a
+    /// minute (429).
+    #[oai(path = "/api/me/email", method = "post", operation_id = "change_email")]
+    async fn change_email(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        Meta(meta): Meta,
+        body: Json<ChangeEmailRequest>,
+    ) -> Result<ChangeEmailResponse, ApiError> {
+        state
+            .service
+            .request_email_change(
+                &caller.claims,
+                body.new_email.as_str(),
+                body.current_password.as_str(),
+                &meta,
+            )
+            .await?;
+        Ok(ChangeEmailResponse::Accepted)
     }
 
     /// The caller's security events (logins, failed logins, revocations, refresh-token reuse,

@@ -20,6 +20,10 @@ pub struct AccessClaims {
     pub role: String,
     pub email: String,
     pub name: String,
+    /// Whether `email` was verified when the token was issued (absent in tokens from before the
+    /// claim: false).
+    #[serde(default)]
+    pub email_verified: bool,
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
@@ -60,6 +64,7 @@ pub struct TokenSubject {
     pub role: Role,
     pub email: String,
     pub name: String,
+    pub email_verified: bool,
     /// The session's `auth_time` and `amr`.
     pub authentication: Authentication,
 }

@@ -47,6 +47,7 @@ fn subject() -> TokenSubject {
             auth_time: T0,
             amr: AmrSet::of(&[Amr::Pwd]),
         },
+        email_verified: false,
     }
 }
 

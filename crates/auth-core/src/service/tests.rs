@@ -381,4 +381,5 @@ mod login;
 mod missing_user;
 mod presented;
 mod reauth;
+mod recovery;
 mod throttling;
