@@ -15,10 +15,13 @@ pub enum EventKind {
     RefreshReuseDetected,
     PasswordChanged,
     UserDisabled,
+    /// The account was deleted by its owner. The one event kept after the account is gone, for
+    /// administrators only (no user's list can show it: its account no longer exists).
+    AccountDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -28,6 +31,7 @@ impl EventKind {
         EventKind::RefreshReuseDetected,
         EventKind::PasswordChanged,
         EventKind::UserDisabled,
+        EventKind::AccountDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +45,7 @@ impl EventKind {
             EventKind::RefreshReuseDetected => "refresh_reuse_detected",
             EventKind::PasswordChanged => "password_changed",
             EventKind::UserDisabled => "user_disabled",
+            EventKind::AccountDeleted => "account_deleted",
         }
     }
 

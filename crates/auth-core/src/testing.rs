@@ -17,7 +17,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use crate::access::{AccessTokenConfig, KeyRing, generate_ed25519_key};
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::events::RequestMeta;
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::revocation::{Revocation, RevocationSet};
@@ -76,11 +76,7 @@ pub fn harness() -> Harness {
         store: store.clone(),
         passwords: hasher.clone(),
         key_ring,
-        access: AccessTokenConfig {
-            issuer: "tessera".into(),
-            audience: "tessera-api".into(),
-            ttl: policy.access_ttl,
-        },
+        access: access_config(&policy),
         refresh_keys: master.refresh_keys(),
         csrf_key: master.csrf_key(),
         policy,
@@ -100,6 +96,14 @@ pub fn harness() -> Harness {
     }
 }
 
+fn access_config(policy: &SessionPolicy) -> AccessTokenConfig {
+    AccessTokenConfig {
+        issuer: "tessera".into(),
+        audience: "tessera-api".into(),
+        ttl: policy.access_ttl,
+    }
+}
+
 pub fn registration(email: &str) -> Registration {
     Registration {
         email: email.into(),
@@ -114,6 +118,28 @@ impl Harness {
             .register(registration(email), TokenDelivery::Cookie, &meta())
             .await
             .unwrap()
+    }
+
+    /// Another instance on the same store and clock: its own revocation set, and nobody it
+    /// tells (or hears from), so only its catch-up poll (`fill_revocations`) informs it.
+    pub fn peer(&self) -> AuthService {
+        let master = MasterKey::from_bytes([42; 32]);
+        let policy = SessionPolicy::default();
+        let keys = self.store.lock().keys.clone();
+        let key_ring = KeyRing::from_stored(&keys, &self.kek, policy.access_ttl, self.clock.now()).unwrap();
+        AuthService::new(AuthServiceParts {
+            store: self.store.clone(),
+            passwords: self.hasher.clone(),
+            key_ring,
+            access: access_config(&policy),
+            refresh_keys: master.refresh_keys(),
+            csrf_key: master.csrf_key(),
+            policy,
+            clock: self.clock.clone(),
+            revocations: Arc::new(RevocationSet::new()),
+            publisher: Arc::new(crate::ports::NoPeers),
+            limiter: self.limiter.clone(),
+        })
     }
 
     pub fn published(&self) -> Vec<Revocation> {

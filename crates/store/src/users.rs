@@ -130,7 +130,11 @@ impl SeaStore {
     /// or an event takes on its user (the foreign key check), and a refresh holding its session
     /// row while recording a replay event would then deadlock with a change waiting for that
     /// session row. SQLite: the transaction began `IMMEDIATE` and holds the write lock.
-    async fn lock_user(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<Option<users::Model>, StoreError> {
+    pub(crate) async fn lock_user(
+        &self,
+        txn: &DatabaseTransaction,
+        id: Uuid,
+    ) -> Result<Option<users::Model>, StoreError> {
         let select = users::Entity::find_by_id(id);
         let select = match self.backend {
             Backend::Postgres => select.lock(LockType::NoKeyUpdate),
