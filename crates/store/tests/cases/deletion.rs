@@ -63,11 +63,11 @@ async fn insert(store: &SeaStore, table: &str, columns: &[&str], values: Vec<Sim
 }
 
 fn bytes(byte: u8, len: usize) -> SimpleExpr {
-    Expr::val(vec![byte; len]).into()
+    Expr::val(vec![byte; len])
 }
 
 fn when(seconds: i64) -> SimpleExpr {
-    Expr::val(at(seconds)).into()
+    Expr::val(at(seconds))
 }
 
 /// One row in each second-factor table for `user_id` (two passkeys, three recovery codes of
@@ -96,18 +96,18 @@ async fn enrol_everything(store: &SeaStore, user_id: Uuid, seed: u8) -> Vec<Uuid
                 "last_used_at",
             ],
             vec![
-                Expr::val(id).into(),
-                Expr::val(user_id).into(),
+                Expr::val(id),
+                Expr::val(user_id),
                 bytes(seed.wrapping_add(n), 16),
                 bytes(0xC0, 64),
-                Expr::val(name).into(),
-                Expr::val(7_i64).into(),
-                Expr::val(n == 1).into(),
-                Expr::val(n == 1).into(),
-                Expr::val(true).into(),
-                Expr::val("internal").into(),
+                Expr::val(name),
+                Expr::val(7_i64),
+                Expr::val(n == 1),
+                Expr::val(n == 1),
+                Expr::val(true),
+                Expr::val("internal"),
                 when(i64::from(n)),
-                Expr::val(Some(at(100))).into(),
+                Expr::val(Some(at(100))),
             ],
         )
         .await;
@@ -116,12 +116,7 @@ async fn enrol_everything(store: &SeaStore, user_id: Uuid, seed: u8) -> Vec<Uuid
         store,
         "totp_secrets",
         &["user_id", "sealed_secret", "last_used_step", "created_at"],
-        vec![
-            Expr::val(user_id).into(),
-            bytes(0x5E, 48),
-            Expr::val(0_i64).into(),
-            when(0),
-        ],
+        vec![Expr::val(user_id), bytes(0x5E, 48), Expr::val(0_i64), when(0)],
     )
     .await;
     for n in 0..3u8 {
@@ -132,9 +127,9 @@ async fn enrol_everything(store: &SeaStore, user_id: Uuid, seed: u8) -> Vec<Uuid
             &["code_hash", "user_id", "created_at", "used_at"],
             vec![
                 bytes(seed.wrapping_add(0x80).wrapping_add(n), 32),
-                Expr::val(user_id).into(),
+                Expr::val(user_id),
                 when(0),
-                Expr::val(used).into(),
+                Expr::val(used),
             ],
         )
         .await;
@@ -145,8 +140,8 @@ async fn enrol_everything(store: &SeaStore, user_id: Uuid, seed: u8) -> Vec<Uuid
         &["key", "kind", "user_id", "state", "created_at", "expires_at"],
         vec![
             bytes(seed, 32),
-            Expr::val("passkey_registration").into(),
-            Expr::val(user_id).into(),
+            Expr::val("passkey_registration"),
+            Expr::val(user_id),
             bytes(0x57, 20),
             when(0),
             when(300),
@@ -159,9 +154,9 @@ async fn enrol_everything(store: &SeaStore, user_id: Uuid, seed: u8) -> Vec<Uuid
         &["key", "user_id", "delivery", "attempts", "created_at", "expires_at"],
         vec![
             bytes(seed.wrapping_add(1), 32),
-            Expr::val(user_id).into(),
-            Expr::val("cookie").into(),
-            Expr::val(0_i32).into(),
+            Expr::val(user_id),
+            Expr::val("cookie"),
+            Expr::val(0_i32),
             when(0),
             when(300),
         ],
@@ -213,12 +208,12 @@ async fn deleting_removes_every_dependent_row_and_keeps_one_record(db: &TestData
             "next_attempt_at",
         ],
         vec![
-            Expr::val(Uuid::now_v7()).into(),
-            Expr::val("password_changed").into(),
-            Expr::val(doomed.id).into(),
+            Expr::val(Uuid::now_v7()),
+            Expr::val("password_changed"),
+            Expr::val(doomed.id),
             bytes(0x99, 40),
-            Expr::val("queued").into(),
-            Expr::val(0_i32).into(),
+            Expr::val("queued"),
+            Expr::val(0_i32),
             when(4),
             when(4),
         ],
