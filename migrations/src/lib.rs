@@ -21,6 +21,7 @@ mod m20261202_000007_create_mail_queue;
 mod m20261202_000008_create_second_factors;
 mod m20261202_000009_add_sessions_auth_time;
 mod m20261202_000010_create_mail_tokens;
+mod m20261202_000011_keep_account_deletion_events;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_create_second_factors::Migration),
             Box::new(m20261202_000009_add_sessions_auth_time::Migration),
             Box::new(m20261202_000010_create_mail_tokens::Migration),
+            Box::new(m20261202_000011_keep_account_deletion_events::Migration),
         ]
     }
 }

@@ -310,7 +310,7 @@ async fn bad_input_never_500(db: &TestDatabase) {
         (Method::GET, "/api/auth/refresh"),
         (Method::GET, "/api/auth/logout"),
         (Method::PUT, "/api/auth/login"),
-        (Method::DELETE, "/api/me"),
+        (Method::PUT, "/api/me"),
         (Method::POST, "/api/me"),
         (Method::POST, "/api/health"),
         (Method::DELETE, "/.well-known/jwks.json"),

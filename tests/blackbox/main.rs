@@ -7,6 +7,7 @@ mod harness;
 mod tokens;
 
 mod account;
+mod account_deletion;
 mod admin;
 mod bad_input;
 mod bearer;

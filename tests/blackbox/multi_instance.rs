@@ -20,7 +20,7 @@ use time::Duration;
 use crate::harness::{Browser, REFRESH, Reply, TestServer, assert_invalid_token, assert_problem};
 
 /// How long a revocation may take to reach another instance.
-fn propagation_deadline(db: &TestDatabase) -> StdDuration {
+pub(crate) fn propagation_deadline(db: &TestDatabase) -> StdDuration {
     match db.backend {
         Backend::Postgres => StdDuration::from_secs(1),
         // No notifications: the catch-up poll (TESSERA_SYNC_INTERVAL=1s here) heals it.
@@ -30,7 +30,7 @@ fn propagation_deadline(db: &TestDatabase) -> StdDuration {
 
 /// Waits until both instances hold their PostgreSQL LISTEN connection, so a notification sent
 /// now cannot be missed by an instance that is still starting.
-async fn wait_for_listeners(server: &TestServer, db: &TestDatabase, count: i64) {
+pub(crate) async fn wait_for_listeners(server: &TestServer, db: &TestDatabase, count: i64) {
     if db.backend != Backend::Postgres {
         return;
     }
@@ -58,7 +58,7 @@ async fn wait_for_listeners(server: &TestServer, db: &TestDatabase, count: i64) 
 }
 
 /// Polls `probe` until it answers 401, failing after `deadline`. Returns how long it took.
-async fn refused_within<F, Fut>(deadline: StdDuration, mut probe: F) -> (StdDuration, Reply)
+pub(crate) async fn refused_within<F, Fut>(deadline: StdDuration, mut probe: F) -> (StdDuration, Reply)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Reply>,
@@ -75,7 +75,7 @@ where
     }
 }
 
-fn on(server: &TestServer, browser: &Browser) -> Browser {
+pub(crate) fn on(server: &TestServer, browser: &Browser) -> Browser {
     let mut copy = browser.clone();
     copy.attach(server);
     copy

@@ -23,10 +23,13 @@ pub enum EventKind {
     PasswordReset,
     EmailVerified,
     EmailChanged,
+    /// The account was deleted by its owner. The one event kept after the account is gone, for
+    /// administrators only (no user's list can show it: its account no longer exists).
+    AccountDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -41,6 +44,7 @@ impl EventKind {
         EventKind::PasswordReset,
         EventKind::EmailVerified,
         EventKind::EmailChanged,
+        EventKind::AccountDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl EventKind {
             EventKind::PasswordReset => "password_reset",
             EventKind::EmailVerified => "email_verified",
             EventKind::EmailChanged => "email_changed",
+            EventKind::AccountDeleted => "account_deleted",
         }
     }
 

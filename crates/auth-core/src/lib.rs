@@ -19,6 +19,7 @@
 )]
 
 pub mod access;
+pub mod account;
 pub mod clock;
 pub mod csrf;
 pub mod error;

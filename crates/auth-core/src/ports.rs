@@ -7,6 +7,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::access::{Authentication, StoredSigningKey};
+use crate::account::{AccountDeletion, MfaStatus, PasskeySummary};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::SealedMail;
 use crate::mail_token::{MailTokenHash, MailTokenRecord, NewMailToken};
@@ -14,6 +15,7 @@ use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::revocation::Revocation;
 use crate::session::{NewSession, RevocationReason, SessionRecord};
+use crate::throttle::ThrottleKey;
 use crate::user::{NewUser, Role, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -370,9 +372,55 @@ pub trait MailTokenRepository: Send + Sync {
     ) -> Result<EmailConfirmation, StoreError>;
 }
 
+/// Deleting an account, and the records deletions leave (DESIGN.md part 2, DELETE /api/me).
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// One transaction, with the user's row locked: deletes the user and with it everything
+    /// that is theirs — sessions, security events, passkeys, TOTP secret, recovery codes,
+    /// ceremonies, MFA challenges (and whatever else the schema ties to the user) — and the
+    /// login-throttle row `throttle_key` names; records `deletion` as the account's one
+    /// remaining event, which outlives it. Mail already queued for the user is kept (it is not
+    /// tied to the account, so a notice still goes out). Returns the ids of the sessions that
+    /// were not revoked, for the caller to refuse their tokens everywhere; `None` when the user
+    /// does not exist (nothing written).
+    async fn delete_account(
+        &self,
+        deletion: &AccountDeletion,
+        throttle_key: &ThrottleKey,
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
+
+    /// Deletion records, newest first; only those older than event `before` when given, at
+    /// most `limit`.
+    async fn list_account_deletions(
+        &self,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AccountDeletion>, StoreError>;
+
+    /// Accounts deleted at or after `since`: the catch-up poll refuses their tokens (their
+    /// sessions are gone, so `sessions_revoked_since` cannot name them).
+    async fn accounts_deleted_since(&self, since: OffsetDateTime) -> Result<Vec<AccountDeletion>, StoreError>;
+}
+
+/// Read-only views of a user's second factors (the `passkeys`, `totp_secrets` and
+/// `recovery_codes` tables): what an export and GET /api/me/mfa show, never a secret.
+#[async_trait]
+pub trait FactorSummaryRepository: Send + Sync {
+    /// The user's passkeys, oldest first.
+    async fn list_passkey_summaries(&self, user_id: Uuid) -> Result<Vec<PasskeySummary>, StoreError>;
+    async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError>;
+}
+
 /// Everything the domain stores.
 pub trait Store:
-    UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository + MailTokenRepository
+    UserRepository
+    + SessionRepository
+    + KeyRepository
+    + EventRepository
+    + LoginThrottleRepository
+    + AccountRepository
+    + FactorSummaryRepository
+    + MailTokenRepository
 {
 }
 impl<
@@ -381,6 +429,8 @@ impl<
         + KeyRepository
         + EventRepository
         + LoginThrottleRepository
+        + AccountRepository
+        + FactorSummaryRepository
         + MailTokenRepository,
 > Store for T
 {

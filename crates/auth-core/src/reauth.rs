@@ -83,6 +83,7 @@ mod tests {
             jti: Uuid::from_u128(3),
             auth_time: auth_time.unix_timestamp(),
             amr: vec!["pwd".into()],
+            email_verified: false,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::session::{NewSession, RevocationReason, SessionPolicy, TokenDelivery}
 use crate::throttle;
 use crate::user::{self, Email, NewUser, Role, User};
 
+mod account;
 mod admin;
 mod credentials;
 mod presented;
@@ -37,6 +38,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
+pub use account::AccountExport;
 pub use admin::{UserChange, require_admin};
 pub use credentials::{Guess, PasswordMatch};
 pub use presented::{LoggedOut, PresentedLogout, PresentedRefresh, Refreshed};

@@ -17,7 +17,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use crate::access::{AccessTokenConfig, KeyRing, generate_ed25519_key};
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::events::RequestMeta;
 use crate::mail::{MailIntent, MailKind, Recipient};
 use crate::password::{Argon2Params, PasswordHasher};
@@ -48,6 +48,8 @@ pub struct Harness {
     pub publisher: Arc<RecordingPublisher>,
     pub limiter: Arc<TestLimiter>,
     pub kek: KeyEncryptionKey,
+    /// The mail policy the service was built with (a [`Harness::peer`] gets the same).
+    pub mail_policy: MailPolicy,
 }
 
 pub fn meta() -> RequestMeta {
@@ -84,11 +86,7 @@ pub fn harness_with(mail_policy: MailPolicy) -> Harness {
         store: store.clone(),
         passwords: hasher.clone(),
         key_ring,
-        access: AccessTokenConfig {
-            issuer: "tessera".into(),
-            audience: "tessera-api".into(),
-            ttl: policy.access_ttl,
-        },
+        access: access_config(&policy),
         refresh_keys: master.refresh_keys(),
         csrf_key: master.csrf_key(),
         policy,
@@ -107,6 +105,15 @@ pub fn harness_with(mail_policy: MailPolicy) -> Harness {
         publisher,
         limiter,
         kek,
+        mail_policy,
+    }
+}
+
+fn access_config(policy: &SessionPolicy) -> AccessTokenConfig {
+    AccessTokenConfig {
+        issuer: "tessera".into(),
+        audience: "tessera-api".into(),
+        ttl: policy.access_ttl,
     }
 }
 
@@ -145,6 +152,30 @@ impl Harness {
             | MailIntent::ConfirmNewAddress { token, .. } => token.expose().to_owned(),
             other => panic!("{kind} carries no token: {other:?}"),
         }
+    }
+
+    /// Another instance on the same store and clock: its own revocation set, and nobody it
+    /// tells (or hears from), so only its catch-up poll (`fill_revocations`) informs it.
+    pub fn peer(&self) -> AuthService {
+        let master = MasterKey::from_bytes(MASTER);
+        let policy = SessionPolicy::default();
+        let keys = self.store.lock().keys.clone();
+        let key_ring = KeyRing::from_stored(&keys, &self.kek, policy.access_ttl, self.clock.now()).unwrap();
+        AuthService::new(AuthServiceParts {
+            store: self.store.clone(),
+            passwords: self.hasher.clone(),
+            key_ring,
+            access: access_config(&policy),
+            refresh_keys: master.refresh_keys(),
+            csrf_key: master.csrf_key(),
+            policy,
+            clock: self.clock.clone(),
+            revocations: Arc::new(RevocationSet::new()),
+            publisher: Arc::new(crate::ports::NoPeers),
+            limiter: self.limiter.clone(),
+            mail_key: master.mail_sealing_key(),
+            mail_policy: self.mail_policy,
+        })
     }
 
     pub fn published(&self) -> Vec<Revocation> {

@@ -16,7 +16,8 @@ use crate::time_value::{from_db, to_db};
 pub(crate) fn event_model(event: SecurityEvent) -> security_events::ActiveModel {
     security_events::ActiveModel {
         id: Set(event.id),
-        user_id: Set(event.user_id),
+        user_id: Set(Some(event.user_id)),
+        account_id: Set(None),
         kind: Set(event.kind.as_str().to_owned()),
         at: Set(to_db(event.at)),
         ip: Set(event.ip),
@@ -32,9 +33,16 @@ impl TryFrom<security_events::Model> for SecurityEvent {
     fn try_from(model: security_events::Model) -> Result<SecurityEvent, StoreError> {
         let kind =
             EventKind::parse(&model.kind).ok_or_else(|| corrupt("security_events", "kind", "unknown event kind"))?;
+        let user_id = model.user_id.ok_or_else(|| {
+            corrupt(
+                "security_events",
+                "user_id",
+                "a deleted account's record read as an event",
+            )
+        })?;
         Ok(SecurityEvent {
             id: model.id,
-            user_id: model.user_id,
+            user_id,
             kind,
             at: from_db(model.at),
             ip: model.ip,

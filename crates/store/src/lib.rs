@@ -2,7 +2,7 @@
 //! (the embedded default) and PostgreSQL (scale-out).
 //!
 //! - [`entity`]: plain models of the tables (the schema itself is `tessera-migrations`);
-//! - `users`, `sessions`, `keys`, `events`, `mail_queue`: the repository implementations on [`SeaStore`], each
+//! - `users`, `sessions`, `keys`, `events`, `accounts`, `mail_queue`: the repository implementations on [`SeaStore`], each
 //!   with the conversion between its entity and the domain types;
 //! - [`notify`]: cross-instance [`Notice`]s over PostgreSQL `LISTEN`/`NOTIFY` (no-ops on SQLite),
 //!   and the [`RevocationPublisher`](tessera_auth_core::ports::RevocationPublisher) built on them;
@@ -38,6 +38,7 @@ use tessera_migrations::{Migrator, MigratorTrait};
 
 pub use tessera_auth_core::ports::StoreError;
 
+mod accounts;
 mod backup;
 pub mod entity;
 mod error;

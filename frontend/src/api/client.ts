@@ -30,7 +30,9 @@ export type EndReason =
   /** A refresh token was presented twice: the server assumed theft and ended the session. */
   | 'refresh_reused'
   /** The session expired (idle or absolute lifetime) or its cookies are gone. */
-  | 'expired';
+  | 'expired'
+  /** This tab deleted the account (every session ended with it). */
+  | 'account_deleted';
 
 export type AuthEvent =
   | { type: 'session-ended'; reason: EndReason }

@@ -11,7 +11,7 @@ export function RequireAuth() {
     // After a deliberate logout the next login starts afresh; after an expired or revoked
     // session it returns to the page the user was on.
     const deliberate =
-      state.status === 'anonymous' && (state.note === 'logged_out' || state.note === 'logged_out_elsewhere');
+      state.status === 'anonymous' && (state.note === 'logged_out' || state.note === 'logged_out_elsewhere' || state.note === 'account_deleted');
     return <Navigate to="/login" replace state={deliberate ? null : { from: location.pathname }} />;
   }
   return <Outlet />;

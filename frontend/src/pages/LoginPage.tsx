@@ -11,6 +11,7 @@ import { PasswordField } from '../components/PasswordField';
 
 const NOTES: Record<EndReason, { tone: 'info' | 'warning'; text: string }> = {
   logged_out: { tone: 'info', text: 'You have logged out.' },
+  account_deleted: { tone: 'info', text: 'Your account was deleted. Goodbye.' },
   logged_out_elsewhere: { tone: 'info', text: 'You were logged out in another tab or window.' },
   expired: { tone: 'info', text: 'Your session has expired. Please log in again.' },
   session_revoked: {

@@ -6,6 +6,7 @@ import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { formatDateTime } from '../format';
+import { DangerZone } from './DangerZone';
 
 export function ProfilePage() {
   const me = useMe();
@@ -88,6 +89,7 @@ export function ProfilePage() {
           </dl>
         </div>
       </div>
+      <DangerZone />
     </Page>
   );
 }

@@ -5,6 +5,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tessera_auth_core::AuthError;
+use tessera_auth_core::account::AccountDeletion;
 use tessera_auth_core::ports::MailQueue;
 use tessera_auth_core::service::UserChange;
 use tessera_auth_core::user::{Role, User};
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::me::EventKindView;
 use super::views::RoleView;
 use crate::auth::Authenticated;
 use crate::client::Meta;
@@ -81,6 +83,57 @@ pub struct AdminMailView {
     pub oldest_queued_age_seconds: Option<u64>,
 }
 
+/// The record a deleted account left (event `account_deleted`): which account, when, from where.
+/// Nothing else about the account is kept.
+#[derive(Debug, Object)]
+#[oai(rename = "AccountDeletion")]
+pub struct AccountDeletionView {
+    /// The event's id.
+    pub id: Uuid,
+    // Always `account_deleted`. (Not a doc comment: it would wrap the enum `$ref` in `allOf`.)
+    pub kind: EventKindView,
+    /// The deleted account's id (as `GET /api/admin/users` showed it).
+    pub account_id: Uuid,
+    pub at: OffsetDateTime,
+    /// Of the deletion request.
+    #[oai(skip_serializing_if_is_none)]
+    pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
+    /// The account's session the deletion was requested with.
+    #[oai(skip_serializing_if_is_none)]
+    pub session_id: Option<Uuid>,
+}
+
+impl From<AccountDeletion> for AccountDeletionView {
+    fn from(deletion: AccountDeletion) -> AccountDeletionView {
+        AccountDeletionView {
+            id: deletion.event_id,
+            kind: EventKindView::AccountDeleted,
+            account_id: deletion.account_id,
+            at: deletion.at,
+            ip: deletion.ip,
+            user_agent: deletion.user_agent,
+            session_id: deletion.session_id,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AccountDeletionList {
+    pub items: Vec<AccountDeletionView>,
+    /// Pass as `cursor` for older records; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(ApiResponse)]
+pub enum ListAccountDeletionsResponse {
+    /// A page of deleted accounts' records, newest first.
+    #[oai(status = 200)]
+    Ok(Json<AccountDeletionList>),
+}
+
 #[derive(ApiResponse)]
 pub enum MailQueueResponse {
     /// The mail queue's counts.
@@ -145,6 +198,10 @@ pub const PROBLEMS: Declared = &[
         ],
     ),
     (
+        "admin_list_account_deletions",
+        &[ProblemCode::Forbidden, ProblemCode::StorageUnavailable],
+    ),
+    (
         "admin_mail_queue",
         &[ProblemCode::Forbidden, ProblemCode::StorageUnavailable],
     ),
@@ -181,6 +238,34 @@ impl AdminApi {
             .await?;
         Ok(ListUsersResponse::Ok(Json(AdminUserList {
             items: page.items.iter().map(AdminUserView::from).collect(),
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    /// Deleted accounts: the one `account_deleted` event each deletion keeps (account id, time,
+    /// IP, user agent, session), newest first.
+    #[oai(
+        path = "/api/admin/account-deletions",
+        method = "get",
+        operation_id = "admin_list_account_deletions"
+    )]
+    async fn list_account_deletions(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<Uuid>>,
+        /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<ListAccountDeletionsResponse, ApiError> {
+        caller.require_admin()?;
+        let page = state
+            .service
+            .admin_list_account_deletions(&caller.claims, cursor.0, limit.0)
+            .await?;
+        Ok(ListAccountDeletionsResponse::Ok(Json(AccountDeletionList {
+            items: page.items.into_iter().map(AccountDeletionView::from).collect(),
             next_cursor: page.next_cursor,
         })))
     }

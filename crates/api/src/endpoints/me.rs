@@ -1,4 +1,5 @@
-//! The signed-in user: GET and PATCH /api/me, the password and the security events.
+//! The signed-in user: GET, PATCH and DELETE /api/me, the password, the security events and the
+//! export.
 
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::Query;
@@ -9,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::export::{AccountExportView, export_file_name};
 use super::text::Text;
 use super::views::{RoleView, UserView, unix_to_datetime};
 use crate::auth::{Authenticated, Credential};
@@ -72,6 +74,8 @@ pub enum EventKindView {
     PasswordReset,
     EmailVerified,
     EmailChanged,
+    // Only in the administrators' list of deleted accounts.
+    AccountDeleted,
 }
 
 impl From<EventKind> for EventKindView {
@@ -91,6 +95,7 @@ impl From<EventKind> for EventKindView {
             EventKind::PasswordReset => EventKindView::PasswordReset,
             EventKind::EmailVerified => EventKindView::EmailVerified,
             EventKind::EmailChanged => EventKindView::EmailChanged,
+            EventKind::AccountDeleted => EventKindView::AccountDeleted,
         }
     }
 }
@@ -150,6 +155,13 @@ pub struct ChangeEmailRequest {
     pub current_password: Text,
 }
 
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    #[oai(validator(max_length = 256), write_only)]
+    pub current_password: Text,
+}
+
 #[derive(ApiResponse)]
 pub enum ResendVerificationResponse {
     /// A new verification link is on its way to the account's address.
@@ -163,6 +175,29 @@ pub enum ChangeEmailResponse {
     /// Nothing changes until the link is used.
     #[oai(status = 202)]
     Accepted,
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteMeResponse {
+    /// The account and everything that was the caller's are deleted; every session has ended
+    /// and the auth cookies are cleared.
+    #[oai(status = 204)]
+    Deleted(#[oai(header = "Clear-Site-Data")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ExportResponse {
+    /// The caller's data, as a file to save.
+    #[oai(status = 200)]
+    Ok(
+        Json<AccountExportView>,
+        /// `attachment; filename="tessera-export-<date>.json"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+        /// `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -212,6 +247,16 @@ pub const PROBLEMS: Declared = &[
         ],
     ),
     ("list_my_events", &[ProblemCode::StorageUnavailable]),
+    (
+        "delete_me",
+        &[
+            ProblemCode::ReauthRequired,
+            ProblemCode::ValidationFailed,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    ("export_me", &[ProblemCode::StorageUnavailable]),
     (
         "resend_verification",
         &[
@@ -285,6 +330,43 @@ impl MeApi {
             user: UserView::from(&reissued.user),
             access_token,
         })))
+    }
+
+    /// Delete the account, after checking the current password. Everything that is the
+    /// caller's goes (sessions, security events, passkeys, second factors); administrators keep
+    /// one `account_deleted` record naming the account by id. Every session ends at once.
+    #[oai(path = "/api/me", method = "delete", operation_id = "delete_me")]
+    async fn delete_me(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        jar: &CookieJar,
+        Meta(meta): Meta,
+        body: Json<DeleteAccountRequest>,
+    ) -> Result<DeleteMeResponse, ApiError> {
+        state
+            .service
+            .delete_account(&caller.claims, body.current_password.as_str(), &meta)
+            .await?;
+        state.cookies.clear_all(jar);
+        Ok(DeleteMeResponse::Deleted("\"cookies\"".to_owned()))
+    }
+
+    /// Download everything public about the account as JSON: the user, live sessions, every
+    /// security event, passkeys and second factors. No password hash, secret or token.
+    #[oai(path = "/api/me/export", method = "get", operation_id = "export_me")]
+    async fn export_me(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+    ) -> Result<ExportResponse, ApiError> {
+        let export = state.service.export_account(&caller.claims).await?;
+        let disposition = format!("attachment; filename=\"{}\"", export_file_name(state.service.now()));
+        Ok(ExportResponse::Ok(
+            Json(AccountExportView::from(export)),
+            disposition,
+            "no-store".to_owned(),
+        ))
     }
 
     /// Change password. Every other session ends; this one stays.

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod export;
 pub mod keys;
 pub mod me;
 pub mod recovery;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::sessions::{Page, clamp_limit};
 use super::{AuthService, validation};
 use crate::access::AccessClaims;
+use crate::account::AccountDeletion;
 use crate::error::AuthError;
 use crate::events::RequestMeta;
 use crate::session::RevocationReason;
@@ -39,6 +40,19 @@ impl AuthService {
         let limit = clamp_limit(limit, 50);
         let rows = self.store.list_users(after, limit + 1).await?;
         Ok(Page::from_overfetch(rows, limit, |user| user.id))
+    }
+
+    /// The records of deleted accounts (`account_deleted`), newest first.
+    pub async fn admin_list_account_deletions(
+        &self,
+        caller: &AccessClaims,
+        before: Option<Uuid>,
+        limit: Option<u64>,
+    ) -> Result<Page<AccountDeletion>, AuthError> {
+        require_admin(caller)?;
+        let limit = clamp_limit(limit, 50);
+        let rows = self.store.list_account_deletions(before, limit + 1).await?;
+        Ok(Page::from_overfetch(rows, limit, |deletion| deletion.event_id))
     }
 
     /// Changes role and/or disabled state.

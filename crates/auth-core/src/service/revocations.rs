@@ -44,13 +44,14 @@ impl AuthService {
         self.revocations.apply(&self.session_revocation(session_id, self.now()));
     }
 
-    /// Loads every revocation that can still refuse a token into the set.
+    /// Loads every revocation that can still refuse a token into the set: revoked sessions, and
+    /// deleted accounts (whose sessions are gone with them).
     pub async fn fill_revocations(&self) -> Result<(), StoreError> {
         let since = self.now().saturating_sub(self.revocation_memory());
         for (session_id, revoked_at) in self.store.sessions_revoked_since(since).await? {
             self.revocations.apply(&self.session_revocation(session_id, revoked_at));
         }
-        Ok(())
+        self.fill_account_deletions(since).await
     }
 
     /// The Ed25519 key ring from stored keys, as of now.

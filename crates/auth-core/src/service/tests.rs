@@ -377,6 +377,7 @@ async fn errors_never_carry_secrets() {
 }
 
 mod account;
+mod deletion;
 mod login;
 mod missing_user;
 mod presented;

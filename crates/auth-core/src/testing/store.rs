@@ -9,6 +9,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::access::{Authentication, StoredSigningKey};
+use crate::account::{AccountDeletion, MfaStatus, PasskeySummary};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::{MailKind, SealedMail};
 use crate::mail_token::{MailTokenHash, MailTokenPurpose, MailTokenRecord, NewMailToken};
@@ -27,6 +28,11 @@ pub struct State {
     pub mail_tokens: HashMap<MailTokenHash, MailTokenRecord>,
     /// Queued mail, in order.
     pub mail: Vec<SealedMail>,
+    /// The records deleted accounts left.
+    pub deletions: Vec<AccountDeletion>,
+    /// Passkeys by owner (the second-factor tables, as far as exports read them).
+    pub passkeys: Vec<(Uuid, PasskeySummary)>,
+    pub mfa: HashMap<Uuid, MfaStatus>,
 }
 
 /// The store, with one mutex standing in for the database's row lock and transactions.
@@ -529,6 +535,63 @@ fn stored_token(token: NewMailToken) -> MailTokenRecord {
 }
 
 #[async_trait]
+#[async_trait]
+impl AccountRepository for MemoryStore {
+    async fn delete_account(
+        &self,
+        deletion: &AccountDeletion,
+        throttle_key: &[u8; 32],
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut state = self.lock();
+        let user_id = deletion.account_id;
+        if state.users.remove(&user_id).is_none() {
+            return Ok(None);
+        }
+        let mut live: Vec<Uuid> = state
+            .sessions
+            .values()
+            .filter(|session| session.user_id == user_id && session.revoked_at.is_none())
+            .map(|session| session.id)
+            .collect();
+        live.sort();
+        state.sessions.retain(|_, session| session.user_id != user_id);
+        state.events.retain(|event| event.user_id != user_id);
+        state.passkeys.retain(|(owner, _)| *owner != user_id);
+        state.mfa.remove(&user_id);
+        state.throttle.remove(throttle_key);
+        state.deletions.push(deletion.clone());
+        Ok(Some(live))
+    }
+
+    async fn list_account_deletions(
+        &self,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AccountDeletion>, StoreError> {
+        let mut deletions: Vec<AccountDeletion> = self
+            .lock()
+            .deletions
+            .iter()
+            .filter(|d| before.is_none_or(|before| d.event_id < before))
+            .cloned()
+            .collect();
+        deletions.sort_by_key(|d| std::cmp::Reverse(d.event_id));
+        deletions.truncate(limit as usize);
+        Ok(deletions)
+    }
+
+    async fn accounts_deleted_since(&self, since: OffsetDateTime) -> Result<Vec<AccountDeletion>, StoreError> {
+        Ok(self
+            .lock()
+            .deletions
+            .iter()
+            .filter(|d| d.at >= since)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
 impl MailTokenRepository for MemoryStore {
     async fn find_mail_token(&self, hash: &MailTokenHash) -> Result<Option<MailTokenRecord>, StoreError> {
         Ok(self.lock().mail_tokens.get(hash).cloned())
@@ -671,6 +734,23 @@ impl MailTokenRepository for MemoryStore {
             revoked,
             kept: record.session_id,
         })
+    }
+}
+
+#[async_trait]
+impl FactorSummaryRepository for MemoryStore {
+    async fn list_passkey_summaries(&self, user_id: Uuid) -> Result<Vec<PasskeySummary>, StoreError> {
+        Ok(self
+            .lock()
+            .passkeys
+            .iter()
+            .filter(|(owner, _)| *owner == user_id)
+            .map(|(_, passkey)| passkey.clone())
+            .collect())
+    }
+
+    async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError> {
+        Ok(self.lock().mfa.get(&user_id).copied().unwrap_or_default())
     }
 }
 

@@ -13,17 +13,23 @@
 pub mod login_throttle;
 pub mod mail_queue;
 pub mod mail_tokens;
+pub mod passkeys;
+pub mod recovery_codes;
 pub mod security_events;
 pub mod sessions;
 pub mod signing_keys;
+pub mod totp_secrets;
 pub mod users;
 
 pub mod prelude {
     pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::mail_queue::Entity as MailQueue;
     pub use super::mail_tokens::Entity as MailTokens;
+    pub use super::passkeys::Entity as Passkeys;
+    pub use super::recovery_codes::Entity as RecoveryCodes;
     pub use super::security_events::Entity as SecurityEvents;
     pub use super::sessions::Entity as Sessions;
     pub use super::signing_keys::Entity as SigningKeys;
+    pub use super::totp_secrets::Entity as TotpSecrets;
     pub use super::users::Entity as Users;
 }

@@ -1,4 +1,5 @@
-//! `security_events` (generated-style entity; see `m20261123_000004_create_security_events`).
+//! `security_events` (generated-style entity; see `m20261123_000004_create_security_events`
+//! and `m20261202_000011_keep_account_deletion_events`).
 
 use sea_orm::entity::prelude::*;
 
@@ -7,7 +8,11 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// The live account the event belongs to; NULL only on a deleted account's record.
+    pub user_id: Option<Uuid>,
+    /// The deleted account an `account_deleted` record names (no foreign key: it outlives the
+    /// account); NULL on every other event. Exactly one of the two is set.
+    pub account_id: Option<Uuid>,
     pub kind: String,
     pub at: TimeDateTimeWithTimeZone,
     pub ip: Option<String>,

@@ -1,6 +1,7 @@
 mod accounts;
 mod commit_failures;
 mod connect;
+mod deletion;
 mod disabled;
 mod events;
 mod fast_rotation;
