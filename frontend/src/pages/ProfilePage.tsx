@@ -6,6 +6,7 @@ import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { formatDateTime } from '../format';
+import { ChangeEmailForm } from './ChangeEmailForm';
 
 export function ProfilePage() {
   const me = useMe();
@@ -67,7 +68,12 @@ export function ProfilePage() {
             </div>
             <div>
               <dt>Email</dt>
-              <dd>{me.email}</dd>
+              <dd>
+                {me.email}{' '}
+                <span className={`badge badge-${me.email_verified ? 'active' : 'disabled'}`}>
+                  {me.email_verified ? 'verified' : 'not verified'}
+                </span>
+              </dd>
             </div>
             <div>
               <dt>Role</dt>
@@ -87,6 +93,7 @@ export function ProfilePage() {
             </div>
           </dl>
         </div>
+        <ChangeEmailForm />
       </div>
     </Page>
   );
