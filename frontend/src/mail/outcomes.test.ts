@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api';
 import type { Problem } from '../api/types';
+import { assess, WEAK_PASSWORD_ERROR } from '../password/policy';
 import {
   changeEmailFailure,
   forgotFailure,
+  newPasswordErrors,
   REAUTH_MESSAGE,
   resendFailure,
   tokenFailure,
@@ -113,5 +115,26 @@ describe('changing the address', () => {
       reauth: false,
       message: 'The request was refused as a possible cross-site request. Reload the page and try again.',
     });
+  });
+});
+
+describe('the reset form before it spends the link', () => {
+  const password = 'velvet orbit canyon pickle 42';
+  const strong = assess(password, { score: 4, warning: null, suggestions: [] });
+  const weak = assess('password1234', { score: 0, warning: 'This is a top-10 common password.', suggestions: [] });
+
+  it('sends a strong password typed twice', () => {
+    expect(newPasswordErrors(strong, password, password)).toEqual({});
+  });
+
+  it('refuses what the meter refuses, and a confirmation that differs', () => {
+    expect(newPasswordErrors(weak, 'password1234', 'password1234')).toEqual({ next: WEAK_PASSWORD_ERROR });
+    expect(newPasswordErrors(strong, password, `${password}!`)).toEqual({
+      confirm: 'The two passwords do not match.',
+    });
+  });
+
+  it('leaves the verdict to the server while the estimator is still loading', () => {
+    expect(newPasswordErrors(assess('password1234', null), 'password1234', 'password1234')).toEqual({});
   });
 });

@@ -3,6 +3,7 @@
 // without a browser (outcomes.test.ts); the pages only render these.
 
 import { ApiError, describeError, type ProblemCode } from '../api';
+import { WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
 
 /** One sentence per link page: a token that is unknown, expired, used or for another purpose. */
 export const TOKEN_INVALID_MESSAGE = 'This link is invalid or has expired.';
@@ -84,4 +85,19 @@ export function changeEmailFailure(err: unknown): ChangeEmailFailure {
   }
   if (isCode(err, 'validation_failed')) return { field: 'new_email', message: err.message };
   return { field: null, reauth: false, message: describeError(err) };
+}
+
+/**
+ * The reset form's own checks before it spends the link: a password the meter refuses (once
+ * its estimator has loaded; before that the server decides) and a confirmation that differs.
+ */
+export function newPasswordErrors(
+  strength: Strength | null,
+  next: string,
+  confirm: string,
+): { next?: string; confirm?: string } {
+  const errors: { next?: string; confirm?: string } = {};
+  if (strength && strength.estimate && !strength.acceptable) errors.next = WEAK_PASSWORD_ERROR;
+  if (confirm !== next) errors.confirm = 'The two passwords do not match.';
+  return errors;
 }

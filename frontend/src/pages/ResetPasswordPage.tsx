@@ -6,9 +6,9 @@ import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
-import { TOKEN_INVALID_MESSAGE, tokenFailure } from '../mail/outcomes';
+import { newPasswordErrors, TOKEN_INVALID_MESSAGE, tokenFailure } from '../mail/outcomes';
 import { useFragmentToken } from '../mail/useFragmentToken';
-import { passwordErrorAfterEdit, WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
+import { passwordErrorAfterEdit, type Strength } from '../password/policy';
 
 /** The page a reset mail links to. Opening it consumes nothing; the button does. */
 export function ResetPasswordPage() {
@@ -43,9 +43,7 @@ export function ResetPasswordPage() {
     event.preventDefault();
     if (!token) return;
     setError(null);
-    const errors: typeof fieldErrors = {};
-    if (strength && strength.estimate && !strength.acceptable) errors.next = WEAK_PASSWORD_ERROR;
-    if (confirm !== next) errors.confirm = 'The two passwords do not match.';
+    const errors = newPasswordErrors(strength, next, confirm);
     setFieldErrors(errors);
     if (Object.keys(errors).length > 0) return;
     setBusy(true);
