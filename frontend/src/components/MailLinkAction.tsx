@@ -28,8 +28,13 @@ interface Props {
  * consumes nothing); the button does. Works signed out, or signed in in any browser; a signed-in
  * tab re-reads its identity afterwards so the change shows at once.
  */
-export function MailLinkAction({ title, intro, action, busyLabel, send, done, renew, taken }: Props) {
+export function MailLinkAction(props: Props) {
   const token = useFragmentToken();
+  // A new link opened in the same tab starts afresh.
+  return <MailLinkActionFor key={token ?? ''} token={token} {...props} />;
+}
+
+function MailLinkActionFor({ token, title, intro, action, busyLabel, send, done, renew, taken }: Props & { token: string | null }) {
   const auth = useAuth();
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<'done' | 'invalid' | 'taken' | null>(null);

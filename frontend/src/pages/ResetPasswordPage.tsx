@@ -13,6 +13,11 @@ import { passwordErrorAfterEdit, type Strength } from '../password/policy';
 /** The page a reset mail links to. Opening it consumes nothing; the button does. */
 export function ResetPasswordPage() {
   const token = useFragmentToken();
+  // A new link opened in the same tab starts afresh.
+  return <ResetPasswordForm key={token ?? ''} token={token} />;
+}
+
+function ResetPasswordForm({ token }: { token: string | null }) {
   const auth = useAuth();
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
