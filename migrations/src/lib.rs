@@ -19,6 +19,7 @@ mod m20261123_000005_create_login_throttle;
 mod m20261202_000006_add_users_email_skeleton;
 mod m20261202_000007_create_mail_queue;
 mod m20261202_000008_create_second_factors;
+mod m20261202_000010_create_mail_tokens;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_add_users_email_skeleton::Migration),
             Box::new(m20261202_000007_create_mail_queue::Migration),
             Box::new(m20261202_000008_create_second_factors::Migration),
+            Box::new(m20261202_000010_create_mail_tokens::Migration),
         ]
     }
 }

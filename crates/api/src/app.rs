@@ -13,6 +13,7 @@ use crate::endpoints::admin::AdminApi;
 use crate::endpoints::auth::AuthApi;
 use crate::endpoints::keys::KeysApi;
 use crate::endpoints::me::MeApi;
+use crate::endpoints::recovery::RecoveryApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
 use crate::middleware::{header_limits, request_context, request_guard, security_headers};
@@ -21,7 +22,7 @@ use crate::rate_limit::{IpRateLimits, rate_limit};
 use crate::spa;
 use crate::state::SharedState;
 
-type Apis = (AuthApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi);
+type Apis = (AuthApi, RecoveryApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi);
 
 const DESCRIPTION: &str = "Tessera: short-lived JWT access tokens and rotating refresh tokens in \
 HttpOnly cookies for single-page apps, or in response bodies and `Authorization: Bearer` for other \
@@ -31,7 +32,7 @@ clients (log in with `token_delivery: body`).\n\nErrors are RFC 9457 problem doc
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi),
+        (AuthApi, RecoveryApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi),
         "Tessera",
         env!("CARGO_PKG_VERSION"),
     )

@@ -38,6 +38,9 @@ Environment (bad values stop with a message naming the variable; durations like 
   TESSERA_SMTP_URL              smtps://user:pass@host:465, smtp://user:pass@host:587 (STARTTLS)
                                 or smtp://127.0.0.1:port?tls=none [default: .eml files in <data dir>/outbox]
   TESSERA_MAIL_FROM             sender of every message [default: Tessera <no-reply@HOST of the public origin>]
+  TESSERA_RESET_TTL             how long a password reset link works [default: 30m]
+  TESSERA_VERIFY_TTL            how long a verification or email change link works [default: 24h]
+  TESSERA_REQUIRE_VERIFIED_EMAIL  true: no session until the address is verified [default: false]
   RUST_LOG                      log levels [default: info]";
 
 #[derive(Debug, Parser)]

@@ -41,6 +41,13 @@ pub enum ProblemCode {
     RequestHeaderFieldsTooLarge,
     InternalError,
     StorageUnavailable,
+    /// A mail token (reset, verification, confirmation link) that is malformed, unknown,
+    /// expired, used or for another purpose: one code for all.
+    TokenInvalid,
+    /// `TESSERA_REQUIRE_VERIFIED_EMAIL`: the address must be verified before a session starts.
+    EmailUnverified,
+    /// A verification was asked for an address that is verified already.
+    EmailAlreadyVerified,
 }
 
 /// An RFC 9457 problem document.
@@ -269,6 +276,21 @@ fn problem_of(err: AuthError) -> ApiError {
         AuthError::Forbidden => ApiError::forbidden(),
         AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
         AuthError::NotFound => ApiError::not_found(),
+        AuthError::MailTokenInvalid => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::TokenInvalid,
+            "this link is not valid: it is unknown, expired, already used or for something else".to_owned(),
+        ),
+        AuthError::EmailUnverified => ApiError::new(
+            StatusCode::FORBIDDEN,
+            ProblemCode::EmailUnverified,
+            "the email address is not verified yet: follow the link in the verification mail".to_owned(),
+        ),
+        AuthError::EmailAlreadyVerified => ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::EmailAlreadyVerified,
+            "the email address is already verified".to_owned(),
+        ),
         AuthError::Store(err @ StoreError::Unavailable(_)) => {
             tracing::error!(error = %err, "storage unavailable; the request changed nothing");
             ApiError::storage_unavailable()
@@ -326,7 +348,7 @@ impl From<ApiError> for poem::Error {
 const DOCUMENTED: &[(u16, &str)] = &[
     (
         400,
-        "The request is malformed: invalid JSON, unknown fields, wrong types or over-long values (`validation_failed`).",
+        "The request is malformed: invalid JSON, unknown fields, wrong types or over-long values (`validation_failed`), or a mailed link's token is not valid (`token_invalid`).",
     ),
     (
         401,
@@ -334,10 +356,13 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         403,
-        "Refused: CSRF or origin check failed (`csrf_failed`) or insufficient role (`forbidden`).",
+        "Refused: CSRF or origin check failed (`csrf_failed`), insufficient role (`forbidden`), or the address must be verified first (`email_unverified`).",
     ),
     (404, "No such resource (`not_found`)."),
-    (409, "Conflict with existing data (`email_taken`)."),
+    (
+        409,
+        "Conflict with existing data (`email_taken`), or the address is verified already (`email_already_verified`).",
+    ),
     (413, "Request body over 64 KiB (`payload_too_large`)."),
     (
         431,

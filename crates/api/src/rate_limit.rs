@@ -30,7 +30,8 @@ const REFRESH_FACTOR: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// POST /api/auth/register, and every credential check (login, password change...).
+    /// POST /api/auth/register, /api/auth/password/{forgot,reset}, and every credential check
+    /// (login, password change...).
     Credentials,
     /// POST /api/auth/refresh.
     Refresh,
@@ -94,7 +95,8 @@ pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
         return None;
     }
     match path.trim_end_matches('/') {
-        "/api/auth/register" => Some(Bucket::Credentials),
+        // Each mails someone (forgot) or hashes a password (reset).
+        "/api/auth/register" | "/api/auth/password/forgot" | "/api/auth/password/reset" => Some(Bucket::Credentials),
         "/api/auth/refresh" => Some(Bucket::Refresh),
         _ => None,
     }
@@ -183,6 +185,14 @@ mod tests {
         // Login is limited with the other credential checks, in the domain.
         assert_eq!(bucket_for(&Method::POST, "/api/auth/login"), None);
         assert_eq!(bucket_for(&Method::POST, "/api/auth/refresh"), Some(Bucket::Refresh));
+        for mailing in ["/api/auth/password/forgot", "/api/auth/password/reset"] {
+            assert_eq!(
+                bucket_for(&Method::POST, mailing),
+                Some(Bucket::Credentials),
+                "{mailing}"
+            );
+        }
+        assert_eq!(bucket_for(&Method::POST, "/api/auth/email/verify"), None);
         assert_eq!(bucket_for(&Method::GET, "/api/auth/login"), None);
         assert_eq!(bucket_for(&Method::POST, "/api/auth/logout"), None);
         assert_eq!(bucket_for(&Method::GET, "/api/me"), None);

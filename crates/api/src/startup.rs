@@ -11,7 +11,7 @@ use tessera_auth_core::password::{Argon2Params, PasswordHasher};
 use tessera_auth_core::ports::{KeyRepository, StoreError};
 use tessera_auth_core::revocation::RevocationSet;
 use tessera_auth_core::secret::MasterKey;
-use tessera_auth_core::service::{AuthService, AuthServiceParts};
+use tessera_auth_core::service::{AuthService, AuthServiceParts, MailPolicy};
 use tessera_auth_core::session::SessionPolicy;
 use tessera_store::SeaStore;
 
@@ -205,6 +205,12 @@ pub async fn build_state_with_clock(
         // Tells other instances (PostgreSQL NOTIFY); on SQLite a no-op.
         publisher: Arc::new(store.clone()),
         limiter: rate_limits.clone(),
+        mail_key: master.mail_sealing_key(),
+        mail_policy: MailPolicy {
+            reset_ttl: config.mail.reset_ttl,
+            verify_ttl: config.mail.verify_ttl,
+            require_verified_email: config.mail.require_verified_email,
+        },
     });
     service.fill_revocations().await?;
     let cookies = CookieFactory::new(config.cookie_secure);

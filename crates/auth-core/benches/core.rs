@@ -32,6 +32,7 @@ fn subject() -> TokenSubject {
         role: Role::User,
         email: "bench.user@example.com".to_owned(),
         name: "Bench User".to_owned(),
+        email_verified: false,
     }
 }
 

@@ -37,6 +37,16 @@ pub enum AuthError {
     RateLimited { retry_after_secs: u64 },
     #[error("not found")]
     NotFound,
+    /// A mail token (reset, verification, confirmation) that is malformed, unknown, expired,
+    /// used or for another purpose: one answer for all.
+    #[error("the link is not valid (unknown, expired, already used or for something else)")]
+    MailTokenInvalid,
+    /// `TESSERA_REQUIRE_VERIFIED_EMAIL`: the password was right, but the address is not verified.
+    #[error("the email address is not verified")]
+    EmailUnverified,
+    /// A verification was asked for an address that is verified already.
+    #[error("the email address is already verified")]
+    EmailAlreadyVerified,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Hashing or key failures: a server fault, never the client's.
@@ -96,6 +106,9 @@ impl AuthError {
             | AuthError::Forbidden
             | AuthError::RateLimited { .. }
             | AuthError::NotFound
+            | AuthError::MailTokenInvalid
+            | AuthError::EmailUnverified
+            | AuthError::EmailAlreadyVerified
             | AuthError::Store(_)
             | AuthError::Internal(_) => false,
         }

@@ -15,10 +15,16 @@ pub enum EventKind {
     RefreshReuseDetected,
     PasswordChanged,
     UserDisabled,
+    /// A reset link was mailed (recorded only when the account exists; the answer does not say).
+    PasswordResetRequested,
+    /// The password was set through a reset link.
+    PasswordReset,
+    EmailVerified,
+    EmailChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -28,6 +34,10 @@ impl EventKind {
         EventKind::RefreshReuseDetected,
         EventKind::PasswordChanged,
         EventKind::UserDisabled,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
+        EventKind::EmailVerified,
+        EventKind::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +51,10 @@ impl EventKind {
             EventKind::RefreshReuseDetected => "refresh_reuse_detected",
             EventKind::PasswordChanged => "password_changed",
             EventKind::UserDisabled => "user_disabled",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::EmailChanged => "email_changed",
         }
     }
 

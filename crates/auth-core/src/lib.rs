@@ -24,6 +24,7 @@ pub mod csrf;
 pub mod error;
 pub mod events;
 pub mod mail;
+pub mod mail_token;
 pub mod mfa;
 pub mod password;
 pub mod ports;

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::access::StoredSigningKey;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mail::SealedMail;
+use crate::mail_token::{MailTokenHash, MailTokenRecord, NewMailToken};
 use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::revocation::Revocation;
@@ -73,7 +75,9 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<Option<AccountChange>, StoreError>;
 
     /// One transaction: stores the new hash, revokes every unrevoked session of the user except
-    /// `keep` (reason `password_changed`) and records a `password_changed` event for session `keep`.
+    /// `keep` (reason `password_changed`), records a `password_changed` event for session `keep`,
+    /// marks every outstanding `reset_password` token of the user used (a password change by any
+    /// path kills them) and queues `notice` (the "your password was changed" mail).
     /// Returns the revoked session ids; `None` when the user does not exist (nothing written).
     async fn change_password(
         &self,
@@ -82,6 +86,7 @@ pub trait UserRepository: Send + Sync {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
+        notice: SealedMail,
     ) -> Result<Option<Vec<Uuid>>, StoreError>;
 }
 
@@ -252,12 +257,122 @@ impl AttemptLimiter for Unlimited {
     }
 }
 
+/// What [`MailTokenRepository::issue_mail_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIssue {
+    /// The token is stored and its mail queued.
+    Issued,
+    /// A token of the same purpose was issued to the user at `last_issued_at`, within the
+    /// spacing: nothing was written.
+    TooSoon { last_issued_at: OffsetDateTime },
+    /// No such user: nothing was written.
+    NoUser,
+}
+
+/// A password reset to apply, as one transaction ([`MailTokenRepository::reset_password`]).
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    /// The presented `reset_password` token.
+    pub token: MailTokenHash,
+    /// The user the token was found for (the token is consumed only if it still names them).
+    pub user_id: Uuid,
+    pub password_hash: String,
+    /// The account's login throttle key: the reset clears its backoff.
+    pub throttle_key: [u8; 32],
+    pub at: OffsetDateTime,
+    pub meta: RequestMeta,
+    /// The "your password was changed" notice.
+    pub notice: SealedMail,
+}
+
+/// What [`MailTokenRepository::confirm_email`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailConfirmation {
+    /// The address was replaced; `revoked` are the sessions ended (all but `kept`, the session
+    /// that asked for the change).
+    Confirmed {
+        user_id: Uuid,
+        revoked: Vec<Uuid>,
+        kept: Option<Uuid>,
+    },
+    /// Another account has the address (or one that looks the same) now: nothing was written and
+    /// the token stays usable.
+    Taken,
+    /// The token is unknown, used, expired or for another purpose: nothing was written.
+    Invalid,
+}
+
+/// Mail tokens ([`crate::mail_token`]) and the flows that consume them, each one transaction that
+/// queues its mail with it. Consuming is one conditional write — the row is used only if it is
+/// still unused, unexpired ([`MailTokenRecord::usable_for`]) and of the flow's purpose — so of two
+/// concurrent uses of one token exactly one succeeds, and a token of another purpose is left as
+/// it was.
+#[async_trait]
+pub trait MailTokenRepository: Send + Sync {
+    async fn find_mail_token(&self, hash: &MailTokenHash) -> Result<Option<MailTokenRecord>, StoreError>;
+
+    /// [`UserRepository::create_user`], with the `verify_email` token stored and its mail queued
+    /// in the same transaction (errors as `create_user`; nothing is written on any of them).
+    async fn create_user_with_verification(
+        &self,
+        user: NewUser,
+        token: NewMailToken,
+        mail: SealedMail,
+    ) -> Result<User, StoreError>;
+
+    /// One transaction: unless a token of `token.purpose` was issued to the user after
+    /// `not_since` ([`TokenIssue::TooSoon`]), stores `token`, queues `mail` and records `event`.
+    async fn issue_mail_token(
+        &self,
+        token: NewMailToken,
+        mail: Vec<SealedMail>,
+        event: Option<SecurityEvent>,
+        not_since: OffsetDateTime,
+    ) -> Result<TokenIssue, StoreError>;
+
+    /// One transaction: consumes the `reset_password` token (it must name `reset.user_id`), sets
+    /// the password, marks every other outstanding reset token of the user used, clears the
+    /// login backoff of `reset.throttle_key`, records `password_reset` and queues the notice.
+    /// `false` when the token was not usable (nothing written). Ending the sessions is the
+    /// caller's next step.
+    async fn reset_password(&self, reset: PasswordReset) -> Result<bool, StoreError>;
+
+    /// One transaction: consumes the `verify_email` token, sets the user's `email_verified` and
+    /// records `email_verified`. The user's id, or `None` when the token was not usable.
+    async fn verify_email(
+        &self,
+        token: &MailTokenHash,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// One transaction: consumes the `confirm_email` token, replaces the user's address with the
+    /// token's (and its skeleton hash), sets `email_verified`, marks every other outstanding token
+    /// of the user used, records `email_changed` and revokes every session of the user except the
+    /// one that asked (reason `email_changed`).
+    async fn confirm_email(
+        &self,
+        token: &MailTokenHash,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<EmailConfirmation, StoreError>;
+}
+
 /// Everything the domain stores.
 pub trait Store:
-    UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository
+    UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository + MailTokenRepository
 {
 }
-impl<T: UserRepository + SessionRepository + KeyRepository + EventRepository + LoginThrottleRepository> Store for T {}
+impl<
+    T: UserRepository
+        + SessionRepository
+        + KeyRepository
+        + EventRepository
+        + LoginThrottleRepository
+        + MailTokenRepository,
+> Store for T
+{
+}
 
 /// argon2 behind an async boundary: implementations run the work off the async runtime, bounded.
 #[async_trait]

@@ -129,6 +129,7 @@ mod tests {
             role: "user".into(),
             email: "a@example.com".into(),
             name: "A".into(),
+            email_verified: false,
             iat: iat.unix_timestamp(),
             exp: (iat + Duration::minutes(10)).unix_timestamp(),
             jti: Uuid::new_v4(),

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::csrf;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mail::MailSealingKey;
 use crate::password::{self, PasswordError};
 use crate::ports::{
     AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,
@@ -26,6 +27,7 @@ use crate::user::{self, Email, NewUser, Role, User};
 mod admin;
 mod credentials;
 mod presented;
+mod recovery;
 mod revocations;
 mod sessions;
 #[cfg(test)]
@@ -34,6 +36,7 @@ mod tests;
 pub use admin::{UserChange, require_admin};
 pub use credentials::{Guess, PasswordMatch};
 pub use presented::{LoggedOut, PresentedLogout, PresentedRefresh, Refreshed};
+pub use recovery::{MAIL_SPACING, MailPolicy};
 pub use sessions::{ActiveSession, Page};
 
 /// Everything `AuthService` is built from.
@@ -50,6 +53,9 @@ pub struct AuthServiceParts {
     pub publisher: Arc<dyn RevocationPublisher>,
     /// The per-client allowance every credential check takes from (see `credentials`).
     pub limiter: Arc<dyn AttemptLimiter>,
+    /// Seals the mail the flows queue (see `recovery`).
+    pub mail_key: MailSealingKey,
+    pub mail_policy: MailPolicy,
 }
 
 pub struct AuthService {
@@ -65,6 +71,8 @@ pub struct AuthService {
     revocations: Arc<RevocationSet>,
     publisher: Arc<dyn RevocationPublisher>,
     limiter: Arc<dyn AttemptLimiter>,
+    mail_key: MailSealingKey,
+    mail_policy: MailPolicy,
 }
 
 /// Tokens for one session, as issued by login, register and refresh.
@@ -125,11 +133,17 @@ impl AuthService {
             revocations: parts.revocations,
             publisher: parts.publisher,
             limiter: parts.limiter,
+            mail_key: parts.mail_key,
+            mail_policy: parts.mail_policy,
         }
     }
 
     pub fn policy(&self) -> &SessionPolicy {
         &self.policy
+    }
+
+    pub fn mail_policy(&self) -> &MailPolicy {
+        &self.mail_policy
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -151,14 +165,26 @@ impl AuthService {
     }
 
     /// Validates (email shape, name, password policy), hashes, creates the user (`EmailTaken` on
-    /// conflict) and logs in.
+    /// conflict) with a verification mail queued in the same transaction, and logs in (unless
+    /// `TESSERA_REQUIRE_VERIFIED_EMAIL`: then the account exists and `EmailUnverified` says that
+    /// the link must be followed first).
     pub async fn register(
         &self,
         input: Registration,
         delivery: TokenDelivery,
         meta: &RequestMeta,
     ) -> Result<LoggedIn, AuthError> {
-        let user = self.create_account(input, Role::User).await?;
+        let new_user = self.new_account(input, Role::User).await?;
+        let now = self.now();
+        let (token, mail) = self.verification_for(&User::from(new_user.clone()), now);
+        let user = self
+            .store
+            .create_user_with_verification(new_user, token, mail)
+            .await
+            .map_err(account_store_error)?;
+        if self.mail_policy.require_verified_email {
+            return Err(AuthError::EmailUnverified);
+        }
         let tokens = self
             .start_session(&user, delivery, meta, EventKind::AccountCreated)
             .await?;
@@ -168,6 +194,12 @@ impl AuthService {
     /// Creates an account with the same rules as registration, without logging in (`tessera user
     /// create`, and the first administrator).
     pub async fn create_account(&self, input: Registration, role: Role) -> Result<User, AuthError> {
+        let new_user = self.new_account(input, role).await?;
+        self.store.create_user(new_user).await.map_err(account_store_error)
+    }
+
+    /// Registration's rules (address, name, password policy) and the password hash.
+    async fn new_account(&self, input: Registration, role: Role) -> Result<NewUser, AuthError> {
         let email = Email::parse(&input.email).ok_or_else(|| {
             validation(
                 "email",
@@ -182,26 +214,14 @@ impl AuthService {
         password::check_policy(&input.password, &[email.as_str(), local_part, &name])
             .map_err(|violation| validation("password", violation.to_string()))?;
         let password_hash = self.passwords.hash(input.password).await.map_err(password_fault)?;
-        self.store
-            .create_user(NewUser {
-                id: Uuid::now_v7(),
-                email,
-                name,
-                role,
-                password_hash,
-                created_at: self.now(),
-            })
-            .await
-            .map_err(|error| match error {
-                StoreError::EmailTaken => AuthError::EmailTaken,
-                // Says no more than `EmailTaken` would (less: not which address), and keeps
-                // look-alike accounts from being opened to impersonate one.
-                StoreError::EmailConfusable => validation(
-                    "email",
-                    "looks the same as the address of an existing account; use another address",
-                ),
-                other => AuthError::Store(other),
-            })
+        Ok(NewUser {
+            id: Uuid::now_v7(),
+            email,
+            name,
+            role,
+            password_hash,
+            created_at: self.now(),
+        })
     }
 
     /// Equal work for unknown email, wrong password and disabled user (all `InvalidCredentials`;
@@ -244,6 +264,7 @@ impl AuthService {
         let Guess::Right((user, matched)) = self.throttled(&key, meta, check).await? else {
             return Err(AuthError::InvalidCredentials);
         };
+        self.require_verified(&user).await?;
         if matched.needs_rehash {
             // Best effort: the login stands even if the upgrade fails; it is retried next login.
             if let Ok(upgraded) = self.passwords.hash(password.to_owned()).await {
@@ -436,8 +457,23 @@ impl AuthService {
             role: user.role,
             email: user.email.clone(),
             name: user.name.clone(),
+            email_verified: user.email_verified,
         };
         access::sign(&self.key_ring(), &self.access, &subject, self.now()).map_err(key_fault)
+    }
+}
+
+/// A refused account insert as the domain answers it.
+fn account_store_error(error: StoreError) -> AuthError {
+    match error {
+        StoreError::EmailTaken => AuthError::EmailTaken,
+        // Says no more than `EmailTaken` would (less: not which address), and keeps look-alike
+        // accounts from being opened to impersonate one.
+        StoreError::EmailConfusable => validation(
+            "email",
+            "looks the same as the address of an existing account; use another address",
+        ),
+        other => AuthError::Store(other),
     }
 }
 

@@ -39,6 +39,10 @@ pub enum RevocationReason {
     RefreshReused,
     AdminRevoked,
     UserDisabled,
+    /// The password was reset through a mailed link: every session ends.
+    PasswordReset,
+    /// The address was changed: every session but the one that asked ends.
+    EmailChanged,
 }
 
 impl RevocationReason {
@@ -51,6 +55,8 @@ impl RevocationReason {
             RevocationReason::RefreshReused => "refresh_reused",
             RevocationReason::AdminRevoked => "admin_revoked",
             RevocationReason::UserDisabled => "user_disabled",
+            RevocationReason::PasswordReset => "password_reset",
+            RevocationReason::EmailChanged => "email_changed",
         }
     }
 
@@ -63,6 +69,8 @@ impl RevocationReason {
             RevocationReason::RefreshReused,
             RevocationReason::AdminRevoked,
             RevocationReason::UserDisabled,
+            RevocationReason::PasswordReset,
+            RevocationReason::EmailChanged,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == text)

@@ -19,10 +19,11 @@ use time::{Duration, OffsetDateTime};
 use crate::access::{AccessTokenConfig, KeyRing, generate_ed25519_key};
 use crate::clock::ManualClock;
 use crate::events::RequestMeta;
+use crate::mail::{MailIntent, MailKind, Recipient};
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::revocation::{Revocation, RevocationSet};
 use crate::secret::{KeyEncryptionKey, MasterKey};
-use crate::service::{AuthService, AuthServiceParts, LoggedIn, Registration};
+use crate::service::{AuthService, AuthServiceParts, LoggedIn, MailPolicy, Registration};
 use crate::session::{SessionPolicy, TokenDelivery};
 
 mod fakes;
@@ -57,7 +58,14 @@ pub fn meta() -> RequestMeta {
 }
 
 pub fn harness() -> Harness {
-    let master = MasterKey::from_bytes([42; 32]);
+    harness_with(MailPolicy::default())
+}
+
+/// The master key of every harness (the mail it queues opens with its sealing key).
+pub const MASTER: [u8; 32] = [42; 32];
+
+pub fn harness_with(mail_policy: MailPolicy) -> Harness {
+    let master = MasterKey::from_bytes(MASTER);
     let kek = master.key_encryption_key();
     let store = Arc::new(MemoryStore::default());
     let key = generate_ed25519_key(&kek, T0 - Duration::days(1));
@@ -88,6 +96,8 @@ pub fn harness() -> Harness {
         revocations: Arc::new(RevocationSet::new()),
         publisher: publisher.clone(),
         limiter: limiter.clone(),
+        mail_key: master.mail_sealing_key(),
+        mail_policy,
     });
     Harness {
         service,
@@ -114,6 +124,27 @@ impl Harness {
             .register(registration(email), TokenDelivery::Cookie, &meta())
             .await
             .unwrap()
+    }
+
+    /// The queued mail of `kind`, opened, oldest first.
+    pub fn mailed(&self, kind: MailKind) -> Vec<(Recipient, MailIntent)> {
+        let key = MasterKey::from_bytes(MASTER).mail_sealing_key();
+        self.store
+            .mail_of(kind)
+            .into_iter()
+            .map(|sealed| key.open(sealed.id, sealed.kind, &sealed.sealed).unwrap())
+            .collect()
+    }
+
+    /// The link token of the newest queued mail of `kind` (which must carry one).
+    pub fn mailed_token(&self, kind: MailKind) -> String {
+        let (_, intent) = self.mailed(kind).pop().unwrap_or_else(|| panic!("no {kind} mail"));
+        match intent {
+            MailIntent::VerifyAddress { token, .. }
+            | MailIntent::ResetPassword { token, .. }
+            | MailIntent::ConfirmNewAddress { token, .. } => token.expose().to_owned(),
+            other => panic!("{kind} carries no token: {other:?}"),
+        }
     }
 
     pub fn published(&self) -> Vec<Revocation> {

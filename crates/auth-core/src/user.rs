@@ -143,6 +143,8 @@ pub struct User {
     /// PHC string (argon2id). Never logged: see the manual `Debug`.
     pub password_hash: String,
     pub disabled: bool,
+    /// The address was proved by a mailed link (verification, or the confirmation of a change).
+    pub email_verified: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -164,6 +166,22 @@ pub struct NewUser {
     pub role: Role,
     pub password_hash: String,
     pub created_at: OffsetDateTime,
+}
+
+/// The user a [`NewUser`] becomes once stored.
+impl From<NewUser> for User {
+    fn from(user: NewUser) -> User {
+        User {
+            id: user.id,
+            email: user.email.into_string(),
+            name: user.name,
+            role: user.role,
+            password_hash: user.password_hash,
+            disabled: false,
+            email_verified: false,
+            created_at: user.created_at,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ mod tests {
             role: "user".into(),
             email: "a@example.com".into(),
             name: "A".into(),
+            email_verified: false,
             iat: exp - 600,
             exp,
             jti: Uuid::nil(),

@@ -64,6 +64,7 @@ static RINGS: LazyLock<Rings> = LazyLock::new(|| {
         role: Role::User,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        email_verified: false,
     };
     let (ed_token, _) = access::sign(&ed, &token_config(), &subject, T0).expect("sign ed25519");
     let (hs_token, _) = access::sign(&hs, &token_config(), &subject, T0).expect("sign hs256");

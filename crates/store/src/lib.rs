@@ -45,6 +45,7 @@ mod events;
 mod keys;
 mod login_throttle;
 mod mail_queue;
+mod mail_tokens;
 pub mod notify;
 mod sessions;
 mod time_value;

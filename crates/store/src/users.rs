@@ -6,6 +6,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use tessera_auth_core::events::{EventKind, RequestMeta, SecurityEvent};
+use tessera_auth_core::mail::SealedMail;
 use tessera_auth_core::ports::{AccountChange, StoreError, UserRepository};
 use tessera_auth_core::session::RevocationReason;
 use tessera_auth_core::user::{NewUser, Role, User, email_skeleton_hash, normalise_email};
@@ -15,6 +16,8 @@ use uuid::Uuid;
 use crate::entity::users;
 use crate::error::{corrupt, db_error, user_insert_error};
 use crate::events::insert_event;
+use crate::mail_queue::enqueue_in;
+use crate::mail_tokens::kill_reset_tokens_in;
 use crate::sessions::revoke_sessions_of_user;
 use crate::time_value::{from_db, to_db};
 use crate::{Backend, SeaStore, unique_row};
@@ -33,23 +36,17 @@ impl TryFrom<users::Model> for User {
             role,
             password_hash: model.password_hash,
             disabled: model.disabled,
+            email_verified: model.email_verified,
             created_at: from_db(model.created_at),
         })
     }
 }
 
 /// The row to insert and the user it stores (times as they will read back).
-fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
+pub(crate) fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
     let skeleton_hash = user.email.skeleton_hash();
-    let user = User {
-        id: user.id,
-        email: user.email.into_string(),
-        name: user.name,
-        role: user.role,
-        password_hash: user.password_hash,
-        disabled: false,
-        created_at: to_db(user.created_at),
-    };
+    let mut user = User::from(user);
+    user.created_at = to_db(user.created_at);
     let model = users::ActiveModel {
         id: Set(user.id),
         email: Set(user.email.clone()),
@@ -58,6 +55,7 @@ fn new_user_model(user: NewUser) -> (users::ActiveModel, User) {
         password_hash: Set(user.password_hash.clone()),
         role: Set(user.role.as_str().to_owned()),
         disabled: Set(user.disabled),
+        email_verified: Set(user.email_verified),
         created_at: Set(user.created_at),
         updated_at: Set(user.created_at),
     };
@@ -130,7 +128,11 @@ impl SeaStore {
     /// or an event takes on its user (the foreign key check), and a refresh holding its session
     /// row while recording a replay event would then deadlock with a change waiting for that
     /// session row. SQLite: the transaction began `IMMEDIATE` and holds the write lock.
-    async fn lock_user(&self, txn: &DatabaseTransaction, id: Uuid) -> Result<Option<users::Model>, StoreError> {
+    pub(crate) async fn lock_user(
+        &self,
+        txn: &DatabaseTransaction,
+        id: Uuid,
+    ) -> Result<Option<users::Model>, StoreError> {
         let select = users::Entity::find_by_id(id);
         let select = match self.backend {
             Backend::Postgres => select.lock(LockType::NoKeyUpdate),
@@ -158,7 +160,7 @@ impl SeaStore {
 }
 
 /// Writes `changes` (plus `updated_at`) to the locked user `id` inside `txn`.
-async fn update_locked_user(
+pub(crate) async fn update_locked_user(
     txn: &DatabaseTransaction,
     id: Uuid,
     changes: users::ActiveModel,
@@ -326,8 +328,9 @@ impl UserRepository for SeaStore {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
+        notice: SealedMail,
     ) -> Result<Option<Vec<Uuid>>, StoreError> {
-        let (_writer, txn) = self.begin_write().await?;
+        let (writer, txn) = self.begin_write().await?;
         if self.lock_user(&txn, id).await?.is_none() {
             txn.rollback().await.map_err(db_error("end change password"))?;
             return Ok(None);
@@ -352,7 +355,11 @@ impl UserRepository for SeaStore {
             SecurityEvent::new(id, EventKind::PasswordChanged, at, meta, Some(keep)),
         )
         .await?;
+        kill_reset_tokens_in(&txn, id, at).await?;
+        enqueue_in(&txn, &notice).await?;
         txn.commit().await.map_err(db_error("commit change password"))?;
+        drop(writer);
+        self.wake_mail_worker();
         Ok(Some(revoked))
     }
 }

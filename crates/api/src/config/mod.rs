@@ -110,6 +110,12 @@ pub struct MailSettings {
     pub transport: MailTransportSetting,
     /// `TESSERA_MAIL_FROM`; its display name is the product name in messages.
     pub from: MailFrom,
+    /// `TESSERA_RESET_TTL`: how long a password reset link works.
+    pub reset_ttl: Duration,
+    /// `TESSERA_VERIFY_TTL`: how long a verification or change confirmation link works.
+    pub verify_ttl: Duration,
+    /// `TESSERA_REQUIRE_VERIFIED_EMAIL`: no session until the address is verified.
+    pub require_verified_email: bool,
 }
 
 impl Config {

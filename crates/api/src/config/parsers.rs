@@ -235,5 +235,11 @@ pub(super) fn mail(vars: &Vars, public_origin: &str, data_dir: &Path) -> Result<
         Some(from) => MailFrom::parse(&from).map_err(|err| invalid("TESSERA_MAIL_FROM", err.to_string()))?,
         None => MailFrom::default_for(origin_host(public_origin)),
     };
-    Ok(MailSettings { transport, from })
+    Ok(MailSettings {
+        transport,
+        from,
+        reset_ttl: vars.duration("TESSERA_RESET_TTL", "30m")?,
+        verify_ttl: vars.duration("TESSERA_VERIFY_TTL", "24h")?,
+        require_verified_email: vars.boolean_or("TESSERA_REQUIRE_VERIFIED_EMAIL", false)?,
+    })
 }

@@ -131,6 +131,33 @@ fn mail_defaults_to_the_outbox_and_a_sender_on_the_public_host() {
 }
 
 #[test]
+fn mail_link_lifetimes_and_the_verified_address_rule() {
+    let c = config(&[]).unwrap();
+    assert_eq!(
+        (c.mail.reset_ttl, c.mail.verify_ttl, c.mail.require_verified_email),
+        (Duration::minutes(30), Duration::hours(24), false)
+    );
+    let c = config(&[
+        ("TESSERA_RESET_TTL", "2s"),
+        ("TESSERA_VERIFY_TTL", "3s"),
+        ("TESSERA_REQUIRE_VERIFIED_EMAIL", "true"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.mail.reset_ttl, c.mail.verify_ttl, c.mail.require_verified_email),
+        (Duration::seconds(2), Duration::seconds(3), true)
+    );
+    for (name, value) in [
+        ("TESSERA_RESET_TTL", "soon"),
+        ("TESSERA_VERIFY_TTL", "0s"),
+        ("TESSERA_REQUIRE_VERIFIED_EMAIL", "yes"),
+    ] {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert_eq!(err.variable, name);
+    }
+}
+
+#[test]
 fn bad_mail_settings_name_the_variable_and_hide_the_password() {
     for (name, value) in [
         ("TESSERA_SMTP_URL", "smtp://mailer:hunter2@smtp.example.com?tls=none"),

@@ -51,8 +51,14 @@ impl<'a> Vars<'a> {
 
     /// `true`/`1` or `false`/`0`; unset is `true`.
     pub(super) fn boolean(&self, name: &'static str) -> Result<bool, ConfigError> {
+        self.boolean_or(name, true)
+    }
+
+    /// `true`/`1` or `false`/`0`; unset is `default`.
+    pub(super) fn boolean_or(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).as_deref() {
-            None | Some("true") | Some("1") => Ok(true),
+            None => Ok(default),
+            Some("true") | Some("1") => Ok(true),
             Some("false") | Some("0") => Ok(false),
             Some(other) => Err(invalid(name, format!("expected true or false, got {other:?}"))),
         }

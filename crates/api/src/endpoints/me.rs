@@ -27,6 +27,9 @@ pub struct MeResponse {
     pub session_id: Uuid,
     /// When the access token expires.
     pub expires_at: OffsetDateTime,
+    /// Whether the address was verified when the access token was issued (a verification shows
+    /// from the next refresh).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Object)]
@@ -58,6 +61,10 @@ pub enum EventKindView {
     RefreshReuseDetected,
     PasswordChanged,
     UserDisabled,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    EmailChanged,
 }
 
 impl From<EventKind> for EventKindView {
@@ -72,6 +79,10 @@ impl From<EventKind> for EventKindView {
             EventKind::RefreshReuseDetected => EventKindView::RefreshReuseDetected,
             EventKind::PasswordChanged => EventKindView::PasswordChanged,
             EventKind::UserDisabled => EventKindView::UserDisabled,
+            EventKind::PasswordResetRequested => EventKindView::PasswordResetRequested,
+            EventKind::PasswordReset => EventKindView::PasswordReset,
+            EventKind::EmailVerified => EventKindView::EmailVerified,
+            EventKind::EmailChanged => EventKindView::EmailChanged,
         }
     }
 }
@@ -122,6 +133,30 @@ pub struct ChangePasswordRequest {
     pub new_password: Text,
 }
 
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    #[oai(validator(max_length = 254))]
+    pub new_email: Text,
+    #[oai(validator(max_length = 256), write_only)]
+    pub current_password: Text,
+}
+
+#[derive(ApiResponse)]
+pub enum ResendVerificationResponse {
+    /// A new verification link is on its way to the account's address.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
+pub enum ChangeEmailResponse {
+    /// A confirmation link is on its way to the new address and a notice to the old one.
+    /// Nothing changes until the link is used.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 #[derive(ApiResponse)]
 pub enum GetMeResponse {
     /// The caller.
@@ -169,6 +204,7 @@ impl MeApi {
             role,
             session_id: claims.sid,
             expires_at: unix_to_datetime(claims.exp),
+            email_verified: claims.email_verified,
         })))
     }
 
@@ -221,6 +257,52 @@ impl MeApi {
             )
             .await?;
         Ok(ChangePasswordResponse::Changed)
+    }
+
+    /// Send the verification mail again.
+    ///
+    /// At most one a minute (429 `rate_limited` with `Retry-After`); 409
+    /// `email_already_verified` when the address is verified already.
+    #[oai(
+        path = "/api/me/email/verification",
+        method = "post",
+        operation_id = "resend_verification"
+    )]
+    async fn resend_verification(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+    ) -> Result<ResendVerificationResponse, ApiError> {
+        state.service.resend_verification(&caller.claims).await?;
+        Ok(ResendVerificationResponse::Accepted)
+    }
+
+    /// Change the account's address: a confirmation link goes to the new address and a notice
+    /// to the old one; nothing changes until the link is used.
+    ///
+    /// A wrong `current_password` is 422 `validation_failed` (counted toward the account's
+    /// backoff); an address another account has is 409 `email_taken`; at most one request a
+    /// minute (429).
+    #[oai(path = "/api/me/email", method = "post", operation_id = "change_email")]
+    async fn change_email(
+        &self,
+        caller: Authenticated,
+        state: poem::web::Data<&SharedState>,
+        Meta(meta): Meta,
+        body: Json<ChangeEmailRequest>,
+    ) -> Result<ChangeEmailResponse, ApiError> {
+        // REAUTH GATE: the re-authentication check ("access + reauth", DESIGN.md part 2) goes
+        // here, before the password check, when the reauth branch is merged.
+        state
+            .service
+            .request_email_change(
+                &caller.claims,
+                body.new_email.as_str(),
+                body.current_password.as_str(),
+                &meta,
+            )
+            .await?;
+        Ok(ChangeEmailResponse::Accepted)
     }
 
     /// The caller's security events (logins, failed logins, revocations, refresh-token reuse,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod keys;
 pub mod me;
+pub mod recovery;
 pub mod sessions;
 pub mod system;
 pub mod text;

@@ -31,6 +31,8 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub role: RoleView,
+    /// The address was proved by a mailed link.
+    pub email_verified: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -41,6 +43,7 @@ impl From<&User> for UserView {
             email: user.email.clone(),
             name: user.name.clone(),
             role: user.role.into(),
+            email_verified: user.email_verified,
             created_at: user.created_at,
         }
     }

@@ -19,6 +19,10 @@ pub struct AccessClaims {
     pub role: String,
     pub email: String,
     pub name: String,
+    /// Whether `email` was verified when the token was issued (absent in tokens from before the
+    /// claim: false).
+    #[serde(default)]
+    pub email_verified: bool,
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
@@ -42,6 +46,7 @@ pub struct TokenSubject {
     pub role: Role,
     pub email: String,
     pub name: String,
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -42,6 +42,7 @@ fn subject() -> TokenSubject {
         role: Role::Admin,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        email_verified: false,
     }
 }
 

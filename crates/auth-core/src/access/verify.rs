@@ -45,6 +45,7 @@ pub fn sign(
         role: subject.role.as_str().to_owned(),
         email: subject.email.clone(),
         name: subject.name.clone(),
+        email_verified: subject.email_verified,
         iat: now.unix_timestamp(),
         exp: now.saturating_add(config.ttl).unix_timestamp(),
         jti: Uuid::new_v4(),

@@ -192,7 +192,7 @@ impl AuthService {
         let now = self.now();
         let Some(revoked) = self
             .store
-            .change_password(user.id, &hash, caller.sid, now, meta)
+            .change_password(user.id, &hash, caller.sid, now, meta, self.password_notice(&user, now))
             .await?
         else {
             return Err(self.caller_gone(caller, now).await);

@@ -380,4 +380,5 @@ mod account;
 mod login;
 mod missing_user;
 mod presented;
+mod recovery;
 mod throttling;

@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::access::StoredSigningKey;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mail::{MailKind, SealedMail};
+use crate::mail_token::{MailTokenHash, MailTokenPurpose, MailTokenRecord, NewMailToken};
 use crate::ports::*;
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::session::{NewSession, RevocationReason, SessionRecord};
@@ -22,6 +24,9 @@ pub struct State {
     pub sessions: HashMap<Uuid, SessionRecord>,
     pub events: Vec<SecurityEvent>,
     pub keys: Vec<StoredSigningKey>,
+    pub mail_tokens: HashMap<MailTokenHash, MailTokenRecord>,
+    /// Queued mail, in order.
+    pub mail: Vec<SealedMail>,
 }
 
 /// The store, with one mutex standing in for the database's row lock and transactions.
@@ -96,15 +101,7 @@ impl UserRepository for MemoryStore {
         {
             return Err(StoreError::EmailConfusable);
         }
-        let user = User {
-            id: user.id,
-            email: user.email.into_string(),
-            name: user.name,
-            role: user.role,
-            password_hash: user.password_hash,
-            disabled: false,
-            created_at: user.created_at,
-        };
+        let user = User::from(user);
         state.users.insert(user.id, user.clone());
         Ok(user)
     }
@@ -183,6 +180,7 @@ impl UserRepository for MemoryStore {
         keep: Uuid,
         at: OffsetDateTime,
         meta: &RequestMeta,
+        notice: SealedMail,
     ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut state = self.lock();
         let Some(user) = state.users.get_mut(&id) else {
@@ -193,6 +191,8 @@ impl UserRepository for MemoryStore {
         state
             .events
             .push(SecurityEvent::new(id, EventKind::PasswordChanged, at, meta, Some(keep)));
+        kill_tokens(&mut state, id, Some(MailTokenPurpose::ResetPassword), at);
+        state.mail.push(notice);
         Ok(Some(revoked))
     }
 }
@@ -450,6 +450,203 @@ impl LoginThrottleRepository for MemoryStore {
     async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
         self.lock().throttle.remove(key);
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// The queued mail of `kind`, in order.
+    pub fn mail_of(&self, kind: MailKind) -> Vec<SealedMail> {
+        self.lock()
+            .mail
+            .iter()
+            .filter(|mail| mail.kind == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Marks every outstanding token of `user_id` (of `purpose`, when given) used at `at`.
+fn kill_tokens(state: &mut State, user_id: Uuid, purpose: Option<MailTokenPurpose>, at: OffsetDateTime) {
+    for token in state.mail_tokens.values_mut() {
+        if token.user_id == user_id && token.used_at.is_none() && purpose.is_none_or(|p| p == token.purpose) {
+            token.used_at = Some(at);
+        }
+    }
+}
+
+/// The one conditional consumption every flow uses: the token is used only if it is usable for
+/// `purpose` at `at` (and, when given, names `user_id`).
+fn consume(
+    state: &mut State,
+    hash: &MailTokenHash,
+    purpose: MailTokenPurpose,
+    user_id: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Option<MailTokenRecord> {
+    let token = state.mail_tokens.get_mut(hash)?;
+    if !token.usable_for(purpose, at) || user_id.is_some_and(|id| id != token.user_id) {
+        return None;
+    }
+    token.used_at = Some(at);
+    Some(token.clone())
+}
+
+fn stored_token(token: NewMailToken) -> MailTokenRecord {
+    MailTokenRecord {
+        hash: token.hash,
+        user_id: token.user_id,
+        purpose: token.purpose,
+        new_email: token.new_email.map(crate::user::Email::into_string),
+        session_id: token.session_id,
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        used_at: None,
+    }
+}
+
+#[async_trait]
+impl MailTokenRepository for MemoryStore {
+    async fn find_mail_token(&self, hash: &MailTokenHash) -> Result<Option<MailTokenRecord>, StoreError> {
+        Ok(self.lock().mail_tokens.get(hash).cloned())
+    }
+
+    async fn create_user_with_verification(
+        &self,
+        user: NewUser,
+        token: NewMailToken,
+        mail: SealedMail,
+    ) -> Result<User, StoreError> {
+        let user = self.create_user(user).await?;
+        let mut state = self.lock();
+        state.mail_tokens.insert(token.hash, stored_token(token));
+        state.mail.push(mail);
+        Ok(user)
+    }
+
+    async fn issue_mail_token(
+        &self,
+        token: NewMailToken,
+        mail: Vec<SealedMail>,
+        event: Option<SecurityEvent>,
+        not_since: OffsetDateTime,
+    ) -> Result<TokenIssue, StoreError> {
+        let mut state = self.lock();
+        if !state.users.contains_key(&token.user_id) {
+            return Ok(TokenIssue::NoUser);
+        }
+        let last = state
+            .mail_tokens
+            .values()
+            .filter(|t| t.user_id == token.user_id && t.purpose == token.purpose)
+            .map(|t| t.created_at)
+            .max();
+        if let Some(last_issued_at) = last.filter(|last| *last > not_since) {
+            return Ok(TokenIssue::TooSoon { last_issued_at });
+        }
+        state.mail_tokens.insert(token.hash, stored_token(token));
+        state.mail.extend(mail);
+        state.events.extend(event);
+        Ok(TokenIssue::Issued)
+    }
+
+    async fn reset_password(&self, reset: PasswordReset) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let purpose = MailTokenPurpose::ResetPassword;
+        if consume(&mut state, &reset.token, purpose, Some(reset.user_id), reset.at).is_none() {
+            return Ok(false);
+        }
+        let Some(user) = state.users.get_mut(&reset.user_id) else {
+            return Ok(false);
+        };
+        user.password_hash = reset.password_hash;
+        kill_tokens(&mut state, reset.user_id, Some(purpose), reset.at);
+        state.throttle.remove(&reset.throttle_key);
+        state.events.push(SecurityEvent::new(
+            reset.user_id,
+            EventKind::PasswordReset,
+            reset.at,
+            &reset.meta,
+            None,
+        ));
+        state.mail.push(reset.notice);
+        Ok(true)
+    }
+
+    async fn verify_email(
+        &self,
+        token: &MailTokenHash,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let mut state = self.lock();
+        let Some(token) = consume(&mut state, token, MailTokenPurpose::VerifyEmail, None, at) else {
+            return Ok(None);
+        };
+        let Some(user) = state.users.get_mut(&token.user_id) else {
+            return Ok(None);
+        };
+        user.email_verified = true;
+        state.events.push(SecurityEvent::new(
+            token.user_id,
+            EventKind::EmailVerified,
+            at,
+            meta,
+            None,
+        ));
+        Ok(Some(token.user_id))
+    }
+
+    async fn confirm_email(
+        &self,
+        token: &MailTokenHash,
+        at: OffsetDateTime,
+        meta: &RequestMeta,
+    ) -> Result<EmailConfirmation, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state
+            .mail_tokens
+            .get(token)
+            .filter(|record| record.usable_for(MailTokenPurpose::ConfirmEmail, at))
+            .cloned()
+        else {
+            return Ok(EmailConfirmation::Invalid);
+        };
+        let Some(new_email) = record.new_email.clone() else {
+            return Ok(EmailConfirmation::Invalid);
+        };
+        let skeleton = crate::user::email_skeleton_hash(&new_email);
+        let taken = state.users.values().any(|other| {
+            other.id != record.user_id
+                && (other.email == new_email || crate::user::email_skeleton_hash(&other.email) == skeleton)
+        });
+        if taken {
+            return Ok(EmailConfirmation::Taken);
+        }
+        let Some(user) = state.users.get_mut(&record.user_id) else {
+            return Ok(EmailConfirmation::Invalid);
+        };
+        user.email = new_email;
+        user.email_verified = true;
+        kill_tokens(&mut state, record.user_id, None, at);
+        let revoked = revoke_all(
+            &mut state,
+            record.user_id,
+            RevocationReason::EmailChanged,
+            at,
+            record.session_id,
+        );
+        state.events.push(SecurityEvent::new(
+            record.user_id,
+            EventKind::EmailChanged,
+            at,
+            meta,
+            record.session_id,
+        ));
+        Ok(EmailConfirmation::Confirmed {
+            user_id: record.user_id,
+            revoked,
+            kept: record.session_id,
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod login_throttle;
 pub mod mail_queue;
+pub mod mail_tokens;
 pub mod security_events;
 pub mod sessions;
 pub mod signing_keys;
@@ -20,6 +21,7 @@ pub mod users;
 pub mod prelude {
     pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::mail_queue::Entity as MailQueue;
+    pub use super::mail_tokens::Entity as MailTokens;
     pub use super::security_events::Entity as SecurityEvents;
     pub use super::sessions::Entity as Sessions;
     pub use super::signing_keys::Entity as SigningKeys;

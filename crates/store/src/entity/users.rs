@@ -19,6 +19,8 @@ pub struct Model {
     pub password_hash: String,
     pub role: String,
     pub disabled: bool,
+    /// `m20261202_000010_create_mail_tokens`.
+    pub email_verified: bool,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }
