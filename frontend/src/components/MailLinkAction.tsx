@@ -52,6 +52,11 @@ function MailLinkActionFor({ token, title, intro, action, busyLabel, send, done,
       const failure = tokenFailure(err);
       if (failure.kind === 'invalid') setOutcome('invalid');
       else if (failure.kind === 'taken' && taken) setOutcome('taken');
+      else if (failure.kind === 'already_verified') {
+        // Nothing left to do: the address is verified (by an earlier link or in another browser).
+        setOutcome('done');
+        await auth.refreshIdentity();
+      }
       else setError(describeError(err));
     } finally {
       setBusy(false);

@@ -55,6 +55,10 @@ describe('the pages that POST a mail token', () => {
     expect(tokenFailure(problem(409, 'email_taken'))).toEqual({ kind: 'taken' });
   });
 
+  it('tells an address verified already apart (verifying twice)', () => {
+    expect(tokenFailure(problem(409, 'email_already_verified'))).toEqual({ kind: 'already_verified' });
+  });
+
   it('lets the user try again after anything else: the token may still be good', () => {
     expect(tokenFailure(problem(429, 'rate_limited', undefined, 3))).toEqual({
       kind: 'error',
@@ -68,6 +72,7 @@ describe('the pages that POST a mail token', () => {
 
 describe('re-sending the verification mail', () => {
   it('hides the banner when the address is verified already', () => {
+    expect(resendFailure(problem(409, 'email_already_verified'))).toEqual({ kind: 'verified' });
     expect(resendFailure(new ApiError(409, undefined))).toEqual({ kind: 'verified' });
   });
 

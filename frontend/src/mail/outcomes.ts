@@ -11,7 +11,14 @@ export const TOKEN_INVALID_MESSAGE = 'This link is invalid or has expired.';
 /** After a correct password when the server requires a verified address first. */
 export const EMAIL_UNVERIFIED_MESSAGE = 'Check your mail to verify your address, then log in.';
 
-const isCode = (err: unknown, code: ProblemCode): err is ApiError => err instanceof ApiError && err.code === code;
+/**
+ * `reauth_required` (DESIGN.md part 2, step-up) is not in the spec until re-authentication lands;
+ * the change-email form already understands it.
+ */
+type ExpectedCode = ProblemCode | 'reauth_required';
+
+const isCode = (err: unknown, code: ExpectedCode): err is ApiError =>
+  err instanceof ApiError && (err.code as ExpectedCode) === code;
 
 /** The address the server would not accept, or a message for the whole form. */
 export type ForgotFailure = { field: 'email'; message: string } | { field: null; message: string };
@@ -32,6 +39,8 @@ export type TokenFailure =
   | { kind: 'invalid' }
   /** Confirm only: someone took the new address after the change was asked for. */
   | { kind: 'taken' }
+  /** Verify only: the address was verified already (an earlier link, another browser). */
+  | { kind: 'already_verified' }
   /** Reset only: the server refused the new password (policy); shown under the field. */
   | { kind: 'password'; message: string }
   /** Anything else (network, rate limit, server): the token may still be good, so try again. */
@@ -42,6 +51,7 @@ export function tokenFailure(err: unknown): TokenFailure {
   // A token the server could not even parse is as dead as an unknown one.
   if (isCode(err, 'validation_failed') && /\btoken\b/i.test(err.message)) return { kind: 'invalid' };
   if (isCode(err, 'email_taken')) return { kind: 'taken' };
+  if (isCode(err, 'email_already_verified')) return { kind: 'already_verified' };
   // A well-formed request that breaks a rule: on reset that is the new password (the policy).
   if (isCode(err, 'validation_failed') && err.status === 422) return { kind: 'password', message: err.message };
   return { kind: 'error', message: describeError(err) };
@@ -55,7 +65,9 @@ export type ResendOutcome =
   | { kind: 'error'; message: string };
 
 export function resendFailure(err: unknown): ResendOutcome {
-  if (err instanceof ApiError && err.status === 409) return { kind: 'verified' };
+  if (isCode(err, 'email_already_verified') || (err instanceof ApiError && err.status === 409)) {
+    return { kind: 'verified' };
+  }
   if (isCode(err, 'rate_limited')) {
     return {
       kind: 'error',
