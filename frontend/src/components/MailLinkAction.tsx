@@ -29,9 +29,9 @@ interface Props {
  * tab re-reads its identity afterwards so the change shows at once.
  */
 export function MailLinkAction(props: Props) {
-  const token = useFragmentToken();
+  const { token, opened } = useFragmentToken();
   // A new link opened in the same tab starts afresh.
-  return <MailLinkActionFor key={token ?? ''} token={token} {...props} />;
+  return <MailLinkActionFor key={opened} token={token} {...props} />;
 }
 
 function MailLinkActionFor({ token, title, intro, action, busyLabel, send, done, renew, taken }: Props & { token: string | null }) {

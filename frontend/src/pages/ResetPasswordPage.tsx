@@ -12,9 +12,9 @@ import { passwordErrorAfterEdit, type Strength } from '../password/policy';
 
 /** The page a reset mail links to. Opening it consumes nothing; the button does. */
 export function ResetPasswordPage() {
-  const token = useFragmentToken();
+  const { token, opened } = useFragmentToken();
   // A new link opened in the same tab starts afresh.
-  return <ResetPasswordForm key={token ?? ''} token={token} />;
+  return <ResetPasswordForm key={opened} token={token} />;
 }
 
 function ResetPasswordForm({ token }: { token: string | null }) {
