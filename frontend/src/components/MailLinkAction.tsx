@@ -34,7 +34,17 @@ export function MailLinkAction(props: Props) {
   return <MailLinkActionFor key={opened} token={token} {...props} />;
 }
 
-function MailLinkActionFor({ token, title, intro, action, busyLabel, send, done, renew, taken }: Props & { token: string | null }) {
+function MailLinkActionFor({
+  token,
+  title,
+  intro,
+  action,
+  busyLabel,
+  send,
+  done,
+  renew,
+  taken,
+}: Props & { token: string | null }) {
   const auth = useAuth();
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<'done' | 'invalid' | 'taken' | null>(null);
@@ -50,14 +60,17 @@ function MailLinkActionFor({ token, title, intro, action, busyLabel, send, done,
       await auth.refreshIdentity();
     } catch (err) {
       const failure = tokenFailure(err);
-      if (failure.kind === 'invalid') setOutcome('invalid');
-      else if (failure.kind === 'taken' && taken) setOutcome('taken');
-      else if (failure.kind === 'already_verified') {
+      if (failure.kind === 'invalid') {
+        setOutcome('invalid');
+      } else if (failure.kind === 'taken' && taken) {
+        setOutcome('taken');
+      } else if (failure.kind === 'already_verified') {
         // Nothing left to do: the address is verified (by an earlier link or in another browser).
         setOutcome('done');
         await auth.refreshIdentity();
+      } else {
+        setError(describeError(err));
       }
-      else setError(describeError(err));
     } finally {
       setBusy(false);
     }
