@@ -20,6 +20,7 @@ mod login;
 mod mail;
 mod missing_user;
 mod multi_instance;
+mod recovery;
 mod refresh;
 mod restart;
 mod throttling;

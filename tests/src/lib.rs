@@ -4,3 +4,4 @@
 
 pub mod fuzz_config;
 pub mod process;
+pub mod smtp_sink;

@@ -19,7 +19,9 @@ use tessera_mail::{OutboxTransport, SmtpTransport, SmtpUrl, Transport};
 use tessera_store::SeaStore;
 use tessera_store::testing::{TestDatabase, migrated_store};
 
-use support::{Env, ORIGIN, SilentRelay, SinkTls, SmtpSink, TOKEN, clock, eventually, free_port, row_state, smtp};
+use support::{
+    Env, ORIGIN, SilentRelay, SinkTls, SmtpAt, SmtpSink, TOKEN, clock, eventually, free_port, row_state, smtp,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -174,7 +174,14 @@ async fn changing_the_password_revokes_every_other_session(db: &TestDatabase) {
         user_agent: Some("Settings/3".to_owned()),
     };
     let revoked = store
-        .change_password(owner.id, "$argon2id$changed", current, at(10), &request)
+        .change_password(
+            owner.id,
+            "$argon2id$changed",
+            current,
+            at(10),
+            &request,
+            super::support::password_notice(owner.id),
+        )
         .await
         .expect("change password")
         .expect("the user exists");
@@ -212,7 +219,14 @@ async fn changing_the_password_revokes_every_other_session(db: &TestDatabase) {
     // A `keep` that is not one of the user's sessions keeps nothing.
     let fresh = session_at(&store, owner.id, at(20)).await;
     let revoked = store
-        .change_password(owner.id, "$argon2id$again", Uuid::new_v4(), at(30), &meta())
+        .change_password(
+            owner.id,
+            "$argon2id$again",
+            Uuid::new_v4(),
+            at(30),
+            &meta(),
+            super::support::password_notice(owner.id),
+        )
         .await
         .expect("change password")
         .expect("the user exists");
@@ -225,7 +239,14 @@ async fn changing_the_password_of_an_unknown_user_writes_nothing(db: &TestDataba
     let store = migrated_store(db).await;
     let nobody = Uuid::new_v4();
     let result = store
-        .change_password(nobody, "$argon2id$x", Uuid::new_v4(), at(0), &meta())
+        .change_password(
+            nobody,
+            "$argon2id$x",
+            Uuid::new_v4(),
+            at(0),
+            &meta(),
+            super::support::password_notice(nobody),
+        )
         .await
         .expect("not an error");
     assert_eq!(result, None);
@@ -240,7 +261,14 @@ async fn changing_the_password_is_one_transaction(db: &TestDatabase) {
     fail_event_inserts(&store, EventKind::PasswordChanged).await;
 
     let result = store
-        .change_password(owner.id, "$argon2id$changed", current, at(10), &meta())
+        .change_password(
+            owner.id,
+            "$argon2id$changed",
+            current,
+            at(10),
+            &meta(),
+            super::support::password_notice(Uuid::nil()),
+        )
         .await;
     assert!(result.is_err(), "{result:?}");
     let reloaded = store.find_user(owner.id).await.expect("find").expect("exists");

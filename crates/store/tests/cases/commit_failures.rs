@@ -225,7 +225,14 @@ async fn a_failed_commit_is_an_error_and_changes_nothing(db: &TestDatabase) {
     let result = store.set_user_disabled(world.owner, true, now, &meta()).await;
     refused(&store, &before, "set_user_disabled", result).await;
     let result = store
-        .change_password(world.owner, "$argon2id$new", world.other_session, now, &meta())
+        .change_password(
+            world.owner,
+            "$argon2id$new",
+            world.other_session,
+            now,
+            &meta(),
+            super::support::password_notice(Uuid::nil()),
+        )
         .await;
     refused(&store, &before, "change_password", result).await;
 

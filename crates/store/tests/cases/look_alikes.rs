@@ -50,6 +50,7 @@ async fn old_row(store: &SeaStore, email: &str) -> Uuid {
         password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
         role: Set("user".to_owned()),
         disabled: Set(false),
+        email_verified: NotSet,
         created_at: Set(t0()),
         updated_at: Set(t0()),
     };

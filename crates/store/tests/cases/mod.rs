@@ -7,6 +7,7 @@ mod fast_rotation;
 mod keys;
 mod look_alikes;
 mod mail_queue;
+mod mail_tokens;
 mod migrations;
 mod notify;
 mod refresh;

@@ -125,3 +125,20 @@ pub async fn fail_event_inserts(store: &SeaStore, kind: EventKind) {
             .expect("install the failing trigger");
     }
 }
+
+/// A sealed "your password was changed" notice for `user_id` (what a password change queues).
+pub fn password_notice(user_id: Uuid) -> tessera_auth_core::mail::SealedMail {
+    use tessera_auth_core::mail::{MailIntent, OutgoingMail, Recipient};
+    let mail = OutgoingMail::new(
+        Some(user_id),
+        Recipient {
+            address: "ada@example.com".to_owned(),
+            name: "Ada".to_owned(),
+        },
+        MailIntent::PasswordChanged { at: t0() },
+        t0(),
+    );
+    tessera_auth_core::secret::MasterKey::from_bytes([7; 32])
+        .mail_sealing_key()
+        .seal(&mail)
+}
