@@ -48,7 +48,7 @@ async fn whole_flow(db: &TestDatabase) {
     user_keys.sort_unstable();
     assert_eq!(
         user_keys,
-        ["created_at", "email", "id", "name", "role"],
+        ["created_at", "email", "email_verified", "id", "name", "role"],
         "user must expose nothing else"
     );
     let session = &body["session"];

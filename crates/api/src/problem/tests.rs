@@ -20,6 +20,9 @@ fn every_domain_error_maps_to_a_client_safe_problem() {
         (AuthError::RefreshReused, 401, ProblemCode::RefreshReused),
         (AuthError::Forbidden, 403, ProblemCode::Forbidden),
         (AuthError::NotFound, 404, ProblemCode::NotFound),
+        (AuthError::MailTokenInvalid, 400, ProblemCode::TokenInvalid),
+        (AuthError::EmailUnverified, 403, ProblemCode::EmailUnverified),
+        (AuthError::EmailAlreadyVerified, 409, ProblemCode::EmailAlreadyVerified),
         (
             AuthError::RateLimited { retry_after_secs: 3 },
             429,
