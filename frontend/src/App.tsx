@@ -3,13 +3,17 @@ import { useAuth } from './auth/AuthContext';
 import { GuestOnly, RequireAdmin, RequireAuth } from './components/Guards';
 import { Layout } from './components/Layout';
 import { AdminUsersPage } from './pages/AdminUsersPage';
+import { ConfirmEmailPage } from './pages/ConfirmEmailPage';
 import { EventsPage } from './pages/EventsPage';
+import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
 import { LoginPage } from './pages/LoginPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { PasswordPage } from './pages/PasswordPage';
 import { ProfilePage } from './pages/ProfilePage';
 import { RegisterPage } from './pages/RegisterPage';
+import { ResetPasswordPage } from './pages/ResetPasswordPage';
 import { SessionsPage } from './pages/SessionsPage';
+import { VerifyEmailPage } from './pages/VerifyEmailPage';
 
 function Home() {
   const { state } = useAuth();
@@ -23,6 +27,11 @@ export function App() {
         <Route index element={<Home />} />
         <Route path="login" element={<GuestOnly><LoginPage /></GuestOnly>} />
         <Route path="register" element={<GuestOnly><RegisterPage /></GuestOnly>} />
+        <Route path="forgot-password" element={<GuestOnly><ForgotPasswordPage /></GuestOnly>} />
+        {/* Mail links: open signed in or out, in any browser; the token is in the fragment. */}
+        <Route path="reset-password" element={<ResetPasswordPage />} />
+        <Route path="verify-email" element={<VerifyEmailPage />} />
+        <Route path="confirm-email" element={<ConfirmEmailPage />} />
         <Route element={<RequireAuth />}>
           <Route path="profile" element={<ProfilePage />} />
           <Route path="password" element={<PasswordPage />} />

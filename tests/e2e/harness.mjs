@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -130,6 +130,81 @@ export async function startServer(name, env = {}) {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A real SMTP server on loopback (tests/mail/smtp_sink.py on Debian's aiosmtpd) that writes every
+ * message it accepts as <n>.json (the parsed view of smtp_sink.py's describe()) into its own temp
+ * dir. Point the server at it with `TESSERA_SMTP_URL: sink.url`.
+ */
+export async function startSmtpSink(name) {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-e2e-smtp-'));
+  const log = createWriteStream(join(ARTIFACTS, `${name}-smtp.log`));
+  const child = spawn('/usr/bin/python3', [join(ROOT, 'tests/mail/smtp_sink.py'), 'serve', '--port', String(port), '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.pipe(log, { end: false });
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  await new Promise((resolveReady, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('smtp_sink.py did not print "ready" within 30 s')), 30_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      log.write(chunk);
+      if (out.includes('ready')) {
+        clearTimeout(timer);
+        resolveReady();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`smtp_sink.py exited during start-up (${code}); see ${name}-smtp.log`));
+    });
+  });
+
+  const messages = async () => {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8'))));
+  };
+
+  return {
+    url: `smtp://127.0.0.1:${port}?tls=none`,
+    dir,
+    messages,
+    /** The first message received that `matches` (polls: the server sends from its queue). */
+    async waitForMail(matches, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = (await messages()).find(matches);
+        if (found) return found;
+        if (exited) throw new Error(`smtp_sink.py exited (${JSON.stringify(exited)})`);
+        if (Date.now() > deadline) throw new Error(`no matching mail within ${timeoutMs} ms in ${dir}`);
+        await sleep(100);
+      }
+    },
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const started = Date.now();
+        while (!exited && Date.now() - started < 5_000) await sleep(50);
+        if (!exited) child.kill('SIGKILL');
+      }
+      log.end();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The first link in a message's text part that goes to `path` (a mail page like /verify-email). */
+export function mailLink(message, path) {
+  const text = message.text.join('\n');
+  const link = text.match(/https?:\/\/[^\s<>"]+/g)?.find((url) => new URL(url).pathname === path);
+  if (!link) throw new Error(`no ${path} link in the mail "${message.subject}": ${text}`);
+  return link;
 }
 
 /**

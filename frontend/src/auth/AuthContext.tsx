@@ -18,6 +18,13 @@ export interface Auth {
   updateMe(patch: Partial<Me>): void;
   /** Re-reads the identity (GET /api/me). */
   reload(): Promise<void>;
+  /**
+   * After the server changed the account outside this session (address verified or replaced
+   * through a mail link): when signed in, refreshes so the access token's claims carry the
+   * change, then re-reads the identity. A refresh that fails leaves the state as it was, or ends
+   * the session when the server ended it; it never throws.
+   */
+  refreshIdentity(): Promise<void>;
   dismissNote(): void;
 }
 
@@ -59,6 +66,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       }
     });
   }, [reload]);
+
+  const signedIn = state.status === 'authenticated';
+  const refreshIdentity = useCallback(async () => {
+    if (!signedIn) return;
+    const outcome = await tessera.refresh();
+    if (outcome.ok) await reload();
+  }, [signedIn, reload]);
 
   const afterLogin = useCallback(async () => {
     tessera.announceLogin();
@@ -103,8 +117,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo<Auth>(
-    () => ({ state, login, register, logout, sessionEnded, updateMe, reload, dismissNote }),
-    [state, login, register, logout, sessionEnded, updateMe, reload, dismissNote],
+    () => ({ state, login, register, logout, sessionEnded, updateMe, reload, refreshIdentity, dismissNote }),
+    [state, login, register, logout, sessionEnded, updateMe, reload, refreshIdentity, dismissNote],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

@@ -5,6 +5,7 @@ import { describeError } from '../api';
 import { ErrorMessage } from './Alert';
 import { Button } from './Button';
 import { Loading } from './Spinner';
+import { UnverifiedBanner } from './UnverifiedBanner';
 
 export function Layout() {
   const auth = useAuth();
@@ -74,7 +75,10 @@ export function Layout() {
             <Button onClick={() => void auth.reload()}>Try again</Button>
           </div>
         ) : (
-          <Outlet />
+          <>
+            {me && !me.email_verified ? <UnverifiedBanner email={me.email} /> : null}
+            <Outlet />
+          </>
         )}
       </main>
       <footer className="footer">

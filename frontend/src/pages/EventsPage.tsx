@@ -18,6 +18,10 @@ const KINDS: Record<string, { label: string; tone: 'good' | 'neutral' | 'bad' }>
   refresh_reuse_detected: { label: 'Token reuse detected — session ended', tone: 'bad' },
   password_changed: { label: 'Password changed', tone: 'neutral' },
   user_disabled: { label: 'Account disabled', tone: 'bad' },
+  password_reset_requested: { label: 'Password reset requested', tone: 'neutral' },
+  password_reset: { label: 'Password reset from a mailed link', tone: 'neutral' },
+  email_verified: { label: 'Address verified', tone: 'good' },
+  email_changed: { label: 'Address changed', tone: 'neutral' },
 };
 
 function kindOf(kind: string) {

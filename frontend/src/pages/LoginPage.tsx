@@ -8,6 +8,7 @@ import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
+import { EMAIL_UNVERIFIED_MESSAGE } from '../mail/outcomes';
 
 const NOTES: Record<EndReason, { tone: 'info' | 'warning'; text: string }> = {
   logged_out: { tone: 'info', text: 'You have logged out.' },
@@ -53,7 +54,9 @@ export function LoginPage() {
       setError(
         err instanceof ApiError && err.code === 'invalid_credentials'
           ? 'That email and password do not match an account.'
-          : explainError(err),
+          : err instanceof ApiError && err.code === 'email_unverified'
+            ? EMAIL_UNVERIFIED_MESSAGE
+            : explainError(err),
       );
       setBusy(false);
     }
@@ -81,6 +84,9 @@ export function LoginPage() {
           </Button>
         </div>
       </form>
+      <p className="aside">
+        <Link to="/forgot-password">Forgot password?</Link>
+      </p>
       <p className="aside">
         New here? <Link to="/register">Create an account</Link>
       </p>

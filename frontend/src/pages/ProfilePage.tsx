@@ -7,6 +7,7 @@ import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { formatDateTime } from '../format';
 import { DangerZone } from './DangerZone';
+import { ChangeEmailForm } from './ChangeEmailForm';
 
 export function ProfilePage() {
   const me = useMe();
@@ -68,7 +69,12 @@ export function ProfilePage() {
             </div>
             <div>
               <dt>Email</dt>
-              <dd>{me.email}</dd>
+              <dd>
+                {me.email}{' '}
+                <span className={`badge badge-${me.email_verified ? 'active' : 'disabled'}`}>
+                  {me.email_verified ? 'verified' : 'not verified'}
+                </span>
+              </dd>
             </div>
             <div>
               <dt>Role</dt>
@@ -88,6 +94,7 @@ export function ProfilePage() {
             </div>
           </dl>
         </div>
+        <ChangeEmailForm />
       </div>
       <DangerZone />
     </Page>
