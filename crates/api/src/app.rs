@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn method_not_allowed_names_the_allowed_methods() {
         let table = AllowedMethods::from_spec(&spec_json());
-        assert_eq!(table.for_path("/api/me").as_deref(), Some("GET, PATCH, HEAD"));
+        assert_eq!(table.for_path("/api/me").as_deref(), Some("DELETE, GET, PATCH, HEAD"));
         assert_eq!(table.for_path("/api/auth/login").as_deref(), Some("POST"));
         let id = "/api/admin/users/0194f4a2-0000-7000-8000-000000000000";
         assert_eq!(table.for_path(id).as_deref(), Some("PATCH"));

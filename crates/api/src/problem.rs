@@ -13,8 +13,8 @@ use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
 use tessera_auth_core::error::{CsrfFailure, Refused};
-use tessera_auth_core::ports::StoreError;
 use tessera_auth_core::mfa::policy::ReauthMethod;
+use tessera_auth_core::ports::StoreError;
 
 pub mod documented;
 

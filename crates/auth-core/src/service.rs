@@ -14,8 +14,8 @@ use crate::clock::Clock;
 use crate::csrf;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
-use crate::mfa::policy::{self as login_policy, AmrSet, EnrolledFactors, LoginDecision, LoginPath};
 use crate::mail::MailSealingKey;
+use crate::mfa::policy::{self as login_policy, AmrSet, EnrolledFactors, LoginDecision, LoginPath};
 use crate::password::{self, PasswordError};
 use crate::ports::{
     AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,

@@ -115,7 +115,11 @@ fn an_undeclared_operation_is_reported_and_documents_every_code() {
         "{mistakes:?}"
     );
     let me = documented(&spec, "get", "/api/me");
-    assert!(me.get(&409).is_some_and(|codes| codes == &["email_taken"]), "{me:?}");
+    assert!(
+        me.get(&409)
+            .is_some_and(|codes| codes.iter().any(|code| code == "email_taken")),
+        "{me:?}"
+    );
 
     let stale: Declared = &[("no_such_operation", &[])];
     let mistakes = document_problems(&mut serde_json::json!({"paths": {}}), &[stale, stale]);
