@@ -1,7 +1,8 @@
 // Mail in a real browser, through a real SMTP server (tests/mail/smtp_sink.py) on loopback:
 // register → the verification mail's link → confirm → the unverified banner is gone; log out →
 // "Forgot password?" → the reset mail's link → a new password → the link is dead after use → log
-// in with the new password. The links carry
+// in with the new password; delete the account from the danger zone → signed out here and on a
+// second device at once. The links carry
 // their token in the fragment; each page removes it from the address bar and consumes nothing
 // until its button is pressed.
 
@@ -99,4 +100,36 @@ test('forgot password → reset mail → new password → log in with it', async
   await page.waitForURL('**/profile');
   // The one failed request Chromium logs: the used link's 400 token_invalid.
   assert.deepEqual(device.problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+});
+
+test('delete the account → signed out here and on another device', async () => {
+  const phone = await launchDevice('mail-phone', { viewport: { width: 375, height: 740 } });
+  try {
+    const other = await phone.page();
+    await other.goto(`${server.origin}/login`);
+    await other.getByLabel('Email').fill(email);
+    await other.getByLabel('Password', { exact: true }).fill(NEW_PASSWORD);
+    await other.getByRole('button', { name: 'Log in' }).click();
+    await other.waitForURL('**/profile');
+
+    await page.goto(`${server.origin}/profile`);
+    const zone = page.locator('.danger-zone');
+    const remove = zone.getByRole('button', { name: 'Delete my account' });
+    await zone.getByLabel(/Type your email address/).fill(email);
+    await zone.getByLabel('Current password').fill(NEW_PASSWORD);
+    await remove.click();
+    await page.waitForURL('**/login');
+    await page.getByText('Your account was deleted.').waitFor();
+
+    // The other device's session ended with it: its next request finds no session.
+    await other.reload();
+    await other.waitForURL('**/login');
+    const back = await page.request.post(`${server.origin}/api/auth/login`, {
+      data: { email, password: NEW_PASSWORD },
+      headers: { origin: server.origin },
+    });
+    assert.equal(back.status(), 401, 'the account is gone');
+  } finally {
+    await phone.close();
+  }
 });

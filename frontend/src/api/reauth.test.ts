@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './index';
-import { reauthMethods, withReauth } from './reauth';
+import { reauthMethods, withPasswordReauth, withReauth } from './reauth';
 import type { Problem } from './types';
 
 const problem = (status: number, code: Problem['code'], extra: Partial<Problem> = {}) =>
@@ -110,5 +110,42 @@ describe('reauthMethods', () => {
     ]);
     expect(reauthMethods(problem(403, 'forbidden'))).toBeNull();
     expect(reauthMethods(new Error('x'))).toBeNull();
+  });
+});
+
+describe('a sensitive form that already has the password', () => {
+  it('proves the typed password once and retries', async () => {
+    const { state, action } = sensitive();
+    const proofs: string[] = [];
+    const result = await withPasswordReauth(action, 'typed secret', async (password) => {
+      proofs.push(password);
+      state.proven = true;
+    });
+    expect(result).toBe('changed');
+    expect(proofs).toEqual(['typed secret']);
+    expect(state.runs).toBe(2);
+  });
+
+  it('does not prove anything when the session is recent', async () => {
+    const { state, action } = sensitive();
+    state.proven = true;
+    const proofs: string[] = [];
+    await withPasswordReauth(action, 'typed secret', async (password) => {
+      proofs.push(password);
+    });
+    expect(proofs).toEqual([]);
+    expect(state.runs).toBe(1);
+  });
+
+  it('gives up after one wrong password with the original reauth_required', async () => {
+    const { state, action } = sensitive();
+    let proofs = 0;
+    const failure = await withPasswordReauth(action, 'wrong', async () => {
+      proofs += 1;
+      throw problem(401, 'invalid_credentials');
+    }).catch((err: unknown) => err);
+    expect(reauthMethods(failure)).toEqual(['password']);
+    expect(proofs).toBe(1);
+    expect(state.runs).toBe(1);
   });
 });

@@ -52,3 +52,17 @@ export async function withReauth<T>(
     return await action();
   }
 }
+
+/**
+ * For a form that already asks for the current password (email change, account deletion): a
+ * `reauth_required` answer is met by proving that same password at POST /api/auth/reauth and
+ * retrying, without asking again. A wrong password is not retried: the `reauth_required` is
+ * thrown, for the form to show under its password field.
+ */
+export function withPasswordReauth<T>(
+  action: () => Promise<T>,
+  password: string,
+  prove: (password: string) => Promise<void> = reauthenticate,
+): Promise<T> {
+  return withReauth(action, async (_methods, error) => (error === null ? password : null), prove);
+}

@@ -106,10 +106,9 @@ describe('changing the address', () => {
     });
   });
 
-  it('asks to confirm the password when the sign-in is too old', () => {
+  it('marks the password when its step-up proof was refused', () => {
     expect(changeEmailFailure(problem(403, 'reauth_required'))).toEqual({
-      field: null,
-      reauth: true,
+      field: 'current_password',
       message: REAUTH_MESSAGE,
     });
   });
@@ -117,7 +116,6 @@ describe('changing the address', () => {
   it('explains other failures for the whole form', () => {
     expect(changeEmailFailure(problem(403, 'csrf_failed'))).toEqual({
       field: null,
-      reauth: false,
       message: 'The request was refused as a possible cross-site request. Reload the page and try again.',
     });
   });

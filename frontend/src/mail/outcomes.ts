@@ -11,11 +11,7 @@ export const TOKEN_INVALID_MESSAGE = 'This link is invalid or has expired.';
 /** After a correct password when the server requires a verified address first. */
 export const EMAIL_UNVERIFIED_MESSAGE = 'Check your mail to verify your address, then log in.';
 
-/**
- * `reauth_required` (DESIGN.md part 2, step-up) is not in the spec until re-authentication lands;
- * the change-email form already understands it.
- */
-type ExpectedCode = ProblemCode | 'reauth_required';
+type ExpectedCode = ProblemCode;
 
 const isCode = (err: unknown, code: ExpectedCode): err is ApiError =>
   err instanceof ApiError && (err.code as ExpectedCode) === code;
@@ -82,13 +78,14 @@ export function resendFailure(err: unknown): ResendOutcome {
 /** The change-email form: a field to mark, or a message for the whole form. */
 export type ChangeEmailFailure =
   | { field: 'current_password' | 'new_email'; message: string }
-  | { field: null; reauth: boolean; message: string };
+  | { field: null; message: string };
 
-export const REAUTH_MESSAGE =
-  'For your safety this needs a recent sign-in: confirm your password by logging out and in again, then retry.';
+/** The form proves its password at POST /api/auth/reauth first, so a `reauth_required` left over
+ * means that password was refused there. */
+export const REAUTH_MESSAGE = 'The current password is not correct.';
 
 export function changeEmailFailure(err: unknown): ChangeEmailFailure {
-  if (isCode(err, 'reauth_required')) return { field: null, reauth: true, message: REAUTH_MESSAGE };
+  if (isCode(err, 'reauth_required')) return { field: 'current_password', message: REAUTH_MESSAGE };
   if (isCode(err, 'email_taken')) {
     return { field: 'new_email', message: 'Another account already uses this address.' };
   }
@@ -96,7 +93,7 @@ export function changeEmailFailure(err: unknown): ChangeEmailFailure {
     return { field: 'current_password', message: 'The current password is not correct.' };
   }
   if (isCode(err, 'validation_failed')) return { field: 'new_email', message: err.message };
-  return { field: null, reauth: false, message: describeError(err) };
+  return { field: null, message: describeError(err) };
 }
 
 /**

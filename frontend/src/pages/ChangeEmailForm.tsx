@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../api';
+import { withPasswordReauth } from '../api/reauth';
 import { useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
@@ -32,7 +33,11 @@ export function ChangeEmailForm() {
     setFieldErrors({});
     setBusy(true);
     try {
-      await unwrap(api.POST('/api/me/email', { body: { new_email: address, current_password: password } }));
+      // The change needs a recent sign-in too: the password typed here proves it.
+      await withPasswordReauth(
+        () => unwrap(api.POST('/api/me/email', { body: { new_email: address, current_password: password } })),
+        password,
+      );
       setNewEmail('');
       setPassword('');
       setSent(`Check your new address: we sent a link to ${address}. Your address changes when you open it.`);

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import { ApiError, api, describeError, unwrap } from '../api';
+import { reauthMethods, withPasswordReauth } from '../api/reauth';
 import { canRequestDeletion, confirmsDeletion, exportFileName } from '../account/deletion';
 import { useAuth, useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
@@ -74,11 +75,15 @@ function DeleteAccount() {
     setError(null);
     setPasswordError(undefined);
     try {
-      await unwrap(api.DELETE('/api/me', { body: { current_password: password } }));
+      // Deletion needs a recent sign-in too: the password typed here proves it.
+      await withPasswordReauth(() => unwrap(api.DELETE('/api/me', { body: { current_password: password } })), password);
       auth.sessionEnded('account_deleted');
       void navigate('/login', { replace: true });
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'validation_failed' && /current_password/.test(err.message)) {
+      const wrongPassword =
+        reauthMethods(err) !== null ||
+        (err instanceof ApiError && err.code === 'validation_failed' && /current_password/.test(err.message));
+      if (wrongPassword) {
         setPasswordError('The password is not correct.');
       } else {
         setError(describeError(err));
