@@ -269,6 +269,44 @@ async fn a_reset_asked_while_smtp_is_down_arrives_once_it_is_up(db: &TestDatabas
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.text());
 }
 
+/// The reset's mail is committed with its token, so an instance that stops before it could send
+/// (here: SMTP is down until after the stop) leaves it to the next instance, which delivers it.
+async fn a_reset_committed_before_the_server_stops_is_sent_after_its_restart(db: &TestDatabase) {
+    let port = free_port();
+    let server = server_sending_to(db, &format!("smtp://127.0.0.1:{port}?tls=none"), &[]).await;
+    server.register("ada@example.com").await;
+    forgot(&server, "ada@example.com").await;
+    eventually("the reset mail queued", StdDuration::from_secs(30), || async {
+        let rows = mail_queue::Entity::find()
+            .filter(mail_queue::Column::Kind.eq("reset_password"))
+            .all(server.state().store.connection())
+            .await
+            .expect("read queue");
+        (rows.len() == 1 && rows.iter().all(|row| row.status == "queued")).then_some(())
+    })
+    .await;
+
+    let server = server.restart().await;
+    let sink = SmtpSink::start_on(port, None).await;
+    // Past the first retry delay and the lease a stopped worker may have held.
+    server.advance(time::Duration::minutes(11));
+    server.state().store.wake_mail_worker();
+    let token = mailed_token(&sink, "ada@example.com", "/reset-password").await;
+    let reset = server
+        .post_json(
+            "/api/auth/password/reset",
+            &json!({"token": token, "new_password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.text());
+    let resets = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m["text"][0].as_str().unwrap_or("").contains("/reset-password#token="))
+        .count();
+    assert_eq!(resets, 1, "the reset mail was sent once");
+}
+
 async fn unknown_used_expired_and_other_purpose_tokens_are_token_invalid(db: &TestDatabase) {
     let sink = SmtpSink::start().await;
     let server = server_sending_to(db, &sink.url_text(), &[]).await;
@@ -416,6 +454,7 @@ tessera_store::backend_tests!(
     register_then_verify_shows_in_the_refreshed_token,
     change_email_then_confirm_keeps_only_the_asking_session,
     a_reset_asked_while_smtp_is_down_arrives_once_it_is_up,
+    a_reset_committed_before_the_server_stops_is_sent_after_its_restart,
     unknown_used_expired_and_other_purpose_tokens_are_token_invalid,
     bad_input_to_the_mail_endpoints_is_a_4xx_problem,
     a_required_verified_address_gives_no_session_until_verified,
