@@ -52,6 +52,8 @@ if [[ -z "${TESSERA_BIN:-}" ]]; then
     cargo build --quiet -p tessera-api --bin tessera
     TESSERA_BIN="$ROOT/target/debug/tessera"
 fi
+# login.py makes a fresh admin with it when the first one is in its login backoff.
+export TESSERA_BIN
 
 WORK=$(mktemp -d "$ROOT/target/schemathesis-run.XXXXXX")
 SERVER_PID=""
