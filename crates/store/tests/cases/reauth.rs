@@ -6,7 +6,7 @@ use sea_orm::sea_query::{Alias, Expr, Query};
 use tessera_auth_core::access::Authentication;
 use tessera_auth_core::events::{EventKind, SecurityEvent};
 use tessera_auth_core::mfa::policy::{Amr, AmrSet};
-use tessera_auth_core::ports::{SessionRepository, UserRepository};
+use tessera_auth_core::ports::SessionRepository;
 use tessera_auth_core::session::RevocationReason;
 use tessera_migrations::{Migrator, MigratorTrait};
 use tessera_store::testing::{TestDatabase, migrated_store};
