@@ -91,6 +91,7 @@ async fn run(state: SharedState) {
                 poll_revocations(&state).await;
                 if ticks.is_multiple_of(KEY_POLL_EVERY) {
                     reload_keys(&state).await;
+                    sweep_ceremonies(&state).await;
                 }
                 state.service.revocations().prune(state.service.now());
                 state.rate_limits.forget_idle();
@@ -103,6 +104,16 @@ async fn next_notice(listener: &mut Option<NoticeListener>) -> Result<Notice, te
     match listener {
         Some(listener) => listener.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Expired WebAuthn ceremonies, TOTP enrolments and MFA challenges only take room (every read
+/// checks expiry), so they go on the key poll's slower beat.
+async fn sweep_ceremonies(state: &SharedState) {
+    match state.service.sweep_expired_ceremonies().await {
+        Ok(0) => {}
+        Ok(swept) => tracing::debug!(swept, "expired ceremonies and MFA challenges deleted"),
+        Err(err) => tracing::warn!(error = %err, "sweeping expired ceremonies failed; retrying later"),
     }
 }
 

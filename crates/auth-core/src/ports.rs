@@ -11,6 +11,7 @@ use crate::account::{AccountDeletion, MfaStatus, PasskeySummary};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::SealedMail;
 use crate::mail_token::{MailTokenHash, MailTokenRecord, NewMailToken};
+use crate::mfa::ceremony::{Ceremony, CeremonyKey};
 use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::revocation::Revocation;
@@ -411,6 +412,23 @@ pub trait FactorSummaryRepository: Send + Sync {
     async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError>;
 }
 
+/// Server-side state between the two requests of a ceremony (`mfa::ceremony`): WebAuthn
+/// challenges and pending TOTP enrolments, in the database so that any instance can finish what
+/// another started.
+#[async_trait]
+pub trait CeremonyRepository: Send + Sync {
+    /// Stores `ceremony`, replacing one under the same key (a TOTP enrolment started again
+    /// replaces its user's pending one).
+    async fn put_ceremony(&self, ceremony: Ceremony) -> Result<(), StoreError>;
+    /// Removes the ceremony under `key` and returns it, in one statement: of two requests racing
+    /// for one ceremony, exactly one gets it. Expired rows are returned too (the caller's
+    /// [`Ceremony::open`] refuses them), so a late request learns "expired", not "unknown".
+    async fn take_ceremony(&self, key: &CeremonyKey) -> Result<Option<Ceremony>, StoreError>;
+    /// Deletes the ceremonies and MFA challenges that expired before `now`, returning how many
+    /// rows went. Run periodically; nothing depends on it for correctness.
+    async fn sweep_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Everything the domain stores.
 pub trait Store:
     UserRepository
@@ -421,6 +439,7 @@ pub trait Store:
     + AccountRepository
     + FactorSummaryRepository
     + MailTokenRepository
+    + CeremonyRepository
 {
 }
 impl<
@@ -431,7 +450,8 @@ impl<
         + LoginThrottleRepository
         + AccountRepository
         + FactorSummaryRepository
-        + MailTokenRepository,
+        + MailTokenRepository
+        + CeremonyRepository,
 > Store for T
 {
 }

@@ -29,6 +29,7 @@ use crate::user::{self, Email, NewUser, Role, User};
 
 mod account;
 mod admin;
+mod ceremonies;
 mod credentials;
 mod presented;
 mod reauth;
@@ -291,20 +292,23 @@ impl AuthService {
         let factors = self.enrolled_factors(user).await?;
         match login_policy::decide(LoginPath::Password, &factors) {
             LoginDecision::Session { amr } => Ok(amr),
-            // Unreachable while no factor can be enrolled (see `enrolled_factors`); issue 11
-            // answers these with the 202 and the 401 of DESIGN.md instead of a server fault.
+            // Until the MFA login lands (issue 11), an enrolled factor refuses the password login
+            // rather than letting it make a one-factor session.
             LoginDecision::SecondFactorRequired { .. } | LoginDecision::Refused(_) => Err(AuthError::Internal(
                 "a second factor is enrolled, and this build cannot ask for it".to_owned(),
             )),
         }
     }
 
-    /// The second factors `user` has enrolled. The store has no code for the factor tables yet
-    /// (`docs/second-factors.md`, "Storage"), so nobody can have enrolled one: every user has
-    /// none. Issue 11 reads them from the store here, and every decision that depends on them
-    /// (the login policy, the re-authentication methods) follows.
-    async fn enrolled_factors(&self, _user: &User) -> Result<EnrolledFactors, AuthError> {
-        Ok(EnrolledFactors::default())
+    /// The second factors `user` has enrolled, as the store counts them. Every decision that
+    /// depends on them (the login policy, the re-authentication methods) starts here.
+    async fn enrolled_factors(&self, user: &User) -> Result<EnrolledFactors, AuthError> {
+        let status = self.store.mfa_status(user.id).await?;
+        Ok(EnrolledFactors {
+            totp: status.totp,
+            recovery_codes_left: usize::try_from(status.recovery_codes_left).unwrap_or(usize::MAX),
+            passkeys: usize::try_from(status.passkeys).unwrap_or(usize::MAX),
+        })
     }
 
     /// Rotation (see `refresh::decide`). Malformed/forged/unknown → `InvalidToken` (no write);

@@ -40,6 +40,7 @@ pub use tessera_auth_core::ports::StoreError;
 
 mod accounts;
 mod backup;
+mod ceremonies;
 pub mod entity;
 mod error;
 mod events;

@@ -13,6 +13,7 @@ use crate::account::{AccountDeletion, MfaStatus, PasskeySummary};
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::{MailKind, SealedMail};
 use crate::mail_token::{MailTokenHash, MailTokenPurpose, MailTokenRecord, NewMailToken};
+use crate::mfa::ceremony::{Ceremony, CeremonyKey};
 use crate::ports::*;
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::session::{NewSession, RevocationReason, SessionRecord};
@@ -33,6 +34,7 @@ pub struct State {
     /// Passkeys by owner (the second-factor tables, as far as exports read them).
     pub passkeys: Vec<(Uuid, PasskeySummary)>,
     pub mfa: HashMap<Uuid, MfaStatus>,
+    pub ceremonies: HashMap<CeremonyKey, Ceremony>,
 }
 
 /// The store, with one mutex standing in for the database's row lock and transactions.
@@ -751,6 +753,25 @@ impl FactorSummaryRepository for MemoryStore {
 
     async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError> {
         Ok(self.lock().mfa.get(&user_id).copied().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl CeremonyRepository for MemoryStore {
+    async fn put_ceremony(&self, ceremony: Ceremony) -> Result<(), StoreError> {
+        self.lock().ceremonies.insert(ceremony.key, ceremony);
+        Ok(())
+    }
+
+    async fn take_ceremony(&self, key: &CeremonyKey) -> Result<Option<Ceremony>, StoreError> {
+        Ok(self.lock().ceremonies.remove(key))
+    }
+
+    async fn sweep_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let before = state.ceremonies.len();
+        state.ceremonies.retain(|_, ceremony| ceremony.expires_at >= now);
+        Ok(u64::try_from(before - state.ceremonies.len()).unwrap_or(u64::MAX))
     }
 }
 

@@ -10,9 +10,11 @@
 //! comparisons and `ORDER BY` on them are only exact to the second there: compare precisely in
 //! Rust, or order by the time-ordered (v7) ids.
 
+pub mod ceremonies;
 pub mod login_throttle;
 pub mod mail_queue;
 pub mod mail_tokens;
+pub mod mfa_challenges;
 pub mod passkeys;
 pub mod recovery_codes;
 pub mod security_events;
@@ -22,9 +24,11 @@ pub mod totp_secrets;
 pub mod users;
 
 pub mod prelude {
+    pub use super::ceremonies::Entity as Ceremonies;
     pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::mail_queue::Entity as MailQueue;
     pub use super::mail_tokens::Entity as MailTokens;
+    pub use super::mfa_challenges::Entity as MfaChallenges;
     pub use super::passkeys::Entity as Passkeys;
     pub use super::recovery_codes::Entity as RecoveryCodes;
     pub use super::security_events::Entity as SecurityEvents;

@@ -1,4 +1,5 @@
 mod accounts;
+mod ceremonies;
 mod commit_failures;
 mod connect;
 mod deletion;
