@@ -12,6 +12,7 @@ import { PasswordPage } from './pages/PasswordPage';
 import { ProfilePage } from './pages/ProfilePage';
 import { RegisterPage } from './pages/RegisterPage';
 import { ResetPasswordPage } from './pages/ResetPasswordPage';
+import { SecurityPage } from './pages/SecurityPage';
 import { SessionsPage } from './pages/SessionsPage';
 import { VerifyEmailPage } from './pages/VerifyEmailPage';
 
@@ -35,6 +36,7 @@ export function App() {
         <Route element={<RequireAuth />}>
           <Route path="profile" element={<ProfilePage />} />
           <Route path="password" element={<PasswordPage />} />
+          <Route path="security" element={<SecurityPage />} />
           <Route path="sessions" element={<SessionsPage />} />
           <Route path="events" element={<EventsPage />} />
           <Route path="admin/users" element={<RequireAdmin><AdminUsersPage /></RequireAdmin>} />

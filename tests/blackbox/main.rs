@@ -19,6 +19,7 @@ mod headers;
 mod jwt;
 mod login;
 mod mail;
+mod mfa;
 mod missing_user;
 mod multi_instance;
 mod reauth;

@@ -198,13 +198,12 @@ async fn a_wrong_password_is_401_and_counts_toward_the_backoff(db: &TestDatabase
     assert!(!kinds.contains("reauthenticated"), "{kinds}");
 }
 
-async fn only_a_password_is_accepted_for_now(db: &TestDatabase) {
+async fn a_reauth_body_carries_exactly_one_credential(db: &TestDatabase) {
     let server = TestServer::start(db, &[]).await;
     let (mut browser, _) = server.register("dan@example.com").await;
     for body in [
         json!({}),
         json!({"password": null}),
-        json!({"totp_code": "123456"}),
         json!({"credential": {"id": "x"}}),
         json!({"password": PASSWORD, "totp_code": "123456"}),
         json!({"password": 12}),
@@ -272,7 +271,7 @@ tessera_store::backend_tests!(
     a_cookie_session_reauthenticates_before_changing_its_password,
     a_bearer_client_gets_the_new_access_token_in_the_body,
     a_wrong_password_is_401_and_counts_toward_the_backoff,
-    only_a_password_is_accepted_for_now,
+    a_reauth_body_carries_exactly_one_credential,
     an_admin_change_of_role_or_disabled_needs_recent_auth,
     a_fresh_login_satisfies_the_step_up,
 );

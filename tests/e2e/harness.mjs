@@ -59,15 +59,20 @@ function cleanEnv(extra) {
 }
 
 /**
- * Starts `tessera serve` on 127.0.0.1 (never localhost: cookies set for one host name are not
- * sent to the other) and waits until /api/health answers.
+ * Starts `tessera serve` on 127.0.0.1 and waits until /api/health answers. The pages use one
+ * host name throughout (cookies set for one are not sent to the other): 127.0.0.1, or with
+ * `{ host: 'localhost' }` localhost, which becomes the public origin. Passkeys need that one:
+ * WebAuthn refuses an IP address as relying-party id, so on 127.0.0.1 the server answers 409
+ * `passkeys_unavailable`.
  */
-export async function startServer(name, env = {}) {
+export async function startServer(name, env = {}, { host = '127.0.0.1' } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`${BIN} does not exist: run \`cargo build -p tessera-api\` (or set TESSERA_BIN)`);
   }
   const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${host}:${port}`;
+  // Node's own requests (the health check) go to the address the server listens on.
+  const listening = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-e2e-'));
   const serverEnv = cleanEnv({
     TESSERA_ADDR: `127.0.0.1:${port}`,
@@ -77,6 +82,7 @@ export async function startServer(name, env = {}) {
     TESSERA_LOG_FORMAT: 'pretty',
     RUST_LOG: 'info',
     NO_COLOR: '1',
+    ...(host === '127.0.0.1' ? {} : { TESSERA_PUBLIC_ORIGIN: origin }),
     ...env,
   });
   const log = createWriteStream(join(ARTIFACTS, `${name}-server.log`));
@@ -92,7 +98,7 @@ export async function startServer(name, env = {}) {
   for (;;) {
     if (exited) throw new Error(`tessera exited during start-up (${JSON.stringify(exited)}); see ${name}-server.log`);
     try {
-      const response = await fetch(`${origin}/api/health`);
+      const response = await fetch(`${listening}/api/health`);
       if (response.ok) break;
     } catch {
       // not listening yet
@@ -103,6 +109,8 @@ export async function startServer(name, env = {}) {
 
   return {
     origin,
+    /** Where Node's own requests go (`origin` may name localhost, which Node may resolve to ::1). */
+    address: listening,
     port,
     dataDir,
     /** Runs a `tessera` subcommand against the same data dir (e.g. `user create`). */

@@ -14,6 +14,7 @@ use crate::endpoints::admin::AdminApi;
 use crate::endpoints::auth::AuthApi;
 use crate::endpoints::keys::KeysApi;
 use crate::endpoints::me::MeApi;
+use crate::endpoints::mfa::MfaApi;
 use crate::endpoints::recovery::RecoveryApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
@@ -24,7 +25,16 @@ use crate::rate_limit::{IpRateLimits, rate_limit};
 use crate::spa;
 use crate::state::SharedState;
 
-type Apis = (AuthApi, RecoveryApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi);
+type Apis = (
+    AuthApi,
+    RecoveryApi,
+    MfaApi,
+    MeApi,
+    SessionsApi,
+    AdminApi,
+    KeysApi,
+    SystemApi,
+);
 
 /// The problems each operation's handler returns, one table per endpoint module (beside its
 /// handlers); the rest is derived by rule (`problem::documented`). An API added to [`Apis`] adds
@@ -32,6 +42,7 @@ type Apis = (AuthApi, RecoveryApi, MeApi, SessionsApi, AdminApi, KeysApi, System
 const DECLARED: &[Declared] = &[
     endpoints::auth::PROBLEMS,
     endpoints::recovery::PROBLEMS,
+    endpoints::mfa::PROBLEMS,
     endpoints::me::PROBLEMS,
     endpoints::sessions::PROBLEMS,
     endpoints::admin::PROBLEMS,
@@ -47,7 +58,16 @@ clients (log in with `token_delivery: body`).\n\nErrors are RFC 9457 problem doc
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, RecoveryApi, MeApi, SessionsApi, AdminApi, KeysApi, SystemApi),
+        (
+            AuthApi,
+            RecoveryApi,
+            MfaApi,
+            MeApi,
+            SessionsApi,
+            AdminApi,
+            KeysApi,
+            SystemApi,
+        ),
         "Tessera",
         env!("CARGO_PKG_VERSION"),
     )

@@ -9,9 +9,13 @@ pub enum AuthCookie {
     Access,
     Refresh,
     Csrf,
+    /// The MFA challenge of a login that answered 202 (HttpOnly, 5 minutes); not a session
+    /// cookie, so not in [`AuthCookie::ALL`].
+    Mfa,
 }
 
 impl AuthCookie {
+    /// The session's cookies (what logging out clears).
     pub const ALL: [AuthCookie; 3] = [AuthCookie::Access, AuthCookie::Refresh, AuthCookie::Csrf];
 
     fn base_name(self) -> &'static str {
@@ -19,6 +23,7 @@ impl AuthCookie {
             AuthCookie::Access => "access",
             AuthCookie::Refresh => "refresh",
             AuthCookie::Csrf => "csrf",
+            AuthCookie::Mfa => "mfa",
         }
     }
 }
@@ -29,7 +34,7 @@ impl AuthCookie {
 #[derive(Debug, Clone)]
 pub struct CookieFactory {
     secure: bool,
-    names: [String; 3],
+    names: [String; 4],
 }
 
 impl CookieFactory {
@@ -43,16 +48,23 @@ impl CookieFactory {
         };
         CookieFactory {
             secure,
-            names: AuthCookie::ALL.map(name),
+            names: [
+                AuthCookie::Access,
+                AuthCookie::Refresh,
+                AuthCookie::Csrf,
+                AuthCookie::Mfa,
+            ]
+            .map(name),
         }
     }
 
     pub fn name(&self, cookie: AuthCookie) -> &str {
-        let [access, refresh, csrf] = &self.names;
+        let [access, refresh, csrf, mfa] = &self.names;
         match cookie {
             AuthCookie::Access => access,
             AuthCookie::Refresh => refresh,
             AuthCookie::Csrf => csrf,
+            AuthCookie::Mfa => mfa,
         }
     }
 
@@ -83,13 +95,18 @@ impl CookieFactory {
         jar.add(c);
     }
 
-    /// Clears all three cookies (Max-Age=0 with the same name, path and prefix).
+    /// Clears all three session cookies (Max-Age=0 with the same name, path and prefix).
     pub fn clear_all(&self, jar: &CookieJar) {
         for cookie in AuthCookie::ALL {
-            let mut c = self.build(cookie, "");
-            c.set_max_age(std::time::Duration::ZERO);
-            jar.add(c);
+            self.clear(jar, cookie);
         }
+    }
+
+    /// Clears one cookie (Max-Age=0 with the same name, path and prefix).
+    pub fn clear(&self, jar: &CookieJar, cookie: AuthCookie) {
+        let mut c = self.build(cookie, "");
+        c.set_max_age(std::time::Duration::ZERO);
+        jar.add(c);
     }
 
     pub fn get(&self, jar: &CookieJar, cookie: AuthCookie) -> Option<String> {

@@ -52,6 +52,9 @@ pub enum ProblemCode {
     EmailUnverified,
     /// A verification was asked for an address that is verified already.
     EmailAlreadyVerified,
+    /// A second factor (TOTP or recovery code) that is wrong, malformed or used, or an MFA
+    /// challenge that is unknown, expired or used up: one code for all.
+    MfaFailed,
 }
 
 impl ProblemCode {
@@ -90,6 +93,7 @@ impl ProblemCode {
             ProblemCode::TokenInvalid => vec![AuthError::MailTokenInvalid.into()],
             ProblemCode::EmailUnverified => vec![AuthError::EmailUnverified.into()],
             ProblemCode::EmailAlreadyVerified => vec![AuthError::EmailAlreadyVerified.into()],
+            ProblemCode::MfaFailed => vec![AuthError::MfaFailed.into()],
             ProblemCode::NotFound => vec![ApiError::not_found()],
             ProblemCode::MethodNotAllowed => vec![ApiError::method_not_allowed()],
             ProblemCode::PayloadTooLarge => vec![ApiError::payload_too_large()],
@@ -390,6 +394,15 @@ fn problem_of(err: AuthError) -> ApiError {
             ProblemCode::EmailAlreadyVerified,
             "the email address is already verified".to_owned(),
         ),
+        AuthError::MfaFailed => ApiError {
+            www_authenticate: Some(BEARER),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::MfaFailed,
+                "the second factor was not accepted (wrong, used, or the login's challenge is over: log in again)"
+                    .to_owned(),
+            )
+        },
         AuthError::Store(err @ StoreError::Unavailable(_)) => {
             tracing::error!(error = %err, "storage unavailable; the request changed nothing");
             ApiError::storage_unavailable()

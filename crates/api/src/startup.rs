@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tessera_auth_core::access::{AccessTokenConfig, KeyRing, KeyRingError, StoredSigningKey, generate_ed25519_key};
 use tessera_auth_core::clock::{Clock, SystemClock};
+use tessera_auth_core::mfa::totp::TotpIssuer;
 use tessera_auth_core::password::{Argon2Params, PasswordHasher};
 use tessera_auth_core::ports::{KeyRepository, StoreError};
 use tessera_auth_core::revocation::RevocationSet;
@@ -212,6 +213,8 @@ pub async fn build_state_with_clock(
             verify_ttl: config.mail.verify_ttl,
             require_verified_email: config.mail.require_verified_email,
         },
+        totp_key: master.totp_encryption_key(),
+        totp_issuer: TotpIssuer::new(&config.issuer),
     });
     service.fill_revocations().await?;
     let cookies = CookieFactory::new(config.cookie_secure);

@@ -52,6 +52,10 @@ pub enum AuthError {
     /// A verification was asked for an address that is verified already.
     #[error("the email address is already verified")]
     EmailAlreadyVerified,
+    /// A wrong, malformed or replayed second factor, or an MFA challenge that is unknown, expired
+    /// or used up: one answer for all (401 `mfa_failed`).
+    #[error("the second factor was not accepted")]
+    MfaFailed,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Hashing or key failures: a server fault, never the client's.
@@ -115,6 +119,7 @@ impl AuthError {
             | AuthError::MailTokenInvalid
             | AuthError::EmailUnverified
             | AuthError::EmailAlreadyVerified
+            | AuthError::MfaFailed
             | AuthError::Store(_)
             | AuthError::Internal(_) => false,
         }

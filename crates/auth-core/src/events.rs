@@ -26,10 +26,18 @@ pub enum EventKind {
     /// The account was deleted by its owner. The one event kept after the account is gone, for
     /// administrators only (no user's list can show it: its account no longer exists).
     AccountDeleted,
+    /// TOTP was confirmed (with a first set of recovery codes).
+    MfaEnabled,
+    /// TOTP was disabled by the user, or every second factor removed by an administrator.
+    MfaDisabled,
+    /// A wrong second factor at POST /api/auth/mfa or /api/auth/reauth.
+    MfaFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -45,6 +53,11 @@ impl EventKind {
         EventKind::EmailVerified,
         EventKind::EmailChanged,
         EventKind::AccountDeleted,
+        EventKind::MfaEnabled,
+        EventKind::MfaDisabled,
+        EventKind::MfaFailed,
+        EventKind::RecoveryCodeUsed,
+        EventKind::RecoveryCodesRegenerated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +77,11 @@ impl EventKind {
             EventKind::EmailVerified => "email_verified",
             EventKind::EmailChanged => "email_changed",
             EventKind::AccountDeleted => "account_deleted",
+            EventKind::MfaEnabled => "mfa_enabled",
+            EventKind::MfaDisabled => "mfa_disabled",
+            EventKind::MfaFailed => "mfa_failed",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 

@@ -122,6 +122,8 @@ pub enum SecondFactor {
     Totp,
     /// A passkey, with the name its owner gave it.
     Passkey { name: String },
+    /// A new set of recovery codes (the previous set no longer works).
+    RecoveryCodes,
 }
 
 /// What to tell the recipient, with everything its template needs. Links are built from the

@@ -12,6 +12,8 @@ use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::SealedMail;
 use crate::mail_token::{MailTokenHash, MailTokenRecord, NewMailToken};
 use crate::mfa::ceremony::{Ceremony, CeremonyKey};
+use crate::mfa::challenge::{ChallengeKey, MfaChallenge};
+use crate::mfa::recovery::RecoveryCodeHash;
 use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::revocation::Revocation;
@@ -412,6 +414,121 @@ pub trait FactorSummaryRepository: Send + Sync {
     async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError>;
 }
 
+/// A user's stored TOTP secret: sealed (`TotpSecret::seal`), with the last step a code was
+/// accepted for (one use per step).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTotp {
+    pub sealed_secret: Vec<u8>,
+    pub last_used_step: u64,
+}
+
+impl std::fmt::Debug for StoredTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTotp")
+            .field("last_used_step", &self.last_used_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change of a user's second factors, with what it leaves behind: its event and the notices
+/// mailed to the user (one per factor added or removed), written in the same transaction.
+#[derive(Debug, Clone)]
+pub struct FactorChange {
+    pub user_id: Uuid,
+    pub at: OffsetDateTime,
+    pub event: SecurityEvent,
+    pub notices: Vec<SealedMail>,
+}
+
+/// TOTP secrets and recovery codes (docs/second-factors.md, "Storage"). Every write that a
+/// race could double is one conditional statement, so the race is harmless.
+#[async_trait]
+pub trait SecondFactorRepository: Send + Sync {
+    /// One transaction: inserts the TOTP secret with `last_used_step` (the confirmation's step,
+    /// so the confirming code cannot log in), replaces the user's recovery codes with `codes`,
+    /// records the event and queues the notices. `false` (nothing written) when the user already
+    /// has a TOTP secret (decided by the primary key, never check-then-insert).
+    async fn enable_totp(
+        &self,
+        totp: StoredTotp,
+        codes: &[RecoveryCodeHash],
+        change: FactorChange,
+    ) -> Result<bool, StoreError>;
+
+    async fn find_totp(&self, user_id: Uuid) -> Result<Option<StoredTotp>, StoreError>;
+
+    /// `UPDATE totp_secrets SET last_used_step = :step WHERE user_id = :u AND last_used_step <
+    /// :step`: `true` when this call moved the step (the code is accepted), `false` when another
+    /// request used this step or a later one first (replayed).
+    async fn use_totp_step(&self, user_id: Uuid, step: u64) -> Result<bool, StoreError>;
+
+    /// One transaction: deletes the TOTP secret and every recovery code of the user, records the
+    /// event and queues the notices. `false` (nothing written) when the user has no TOTP secret.
+    async fn disable_totp(&self, change: FactorChange) -> Result<bool, StoreError>;
+
+    /// Marks the user's unused code with digest `hash` used at `at`, one conditional write:
+    /// `false` when there is none (wrong, used, or used by a parallel request just now).
+    async fn redeem_recovery_code(
+        &self,
+        user_id: Uuid,
+        hash: &RecoveryCodeHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// One transaction: deletes the user's recovery codes and inserts `codes`, records the event
+    /// and queues the notices. `false` (nothing written) when the user has no TOTP secret: codes
+    /// only stand in for a factor the user has.
+    async fn replace_recovery_codes(
+        &self,
+        codes: &[RecoveryCodeHash],
+        change: FactorChange,
+    ) -> Result<bool, StoreError>;
+
+    /// An administrator's removal, one transaction: deletes the user's TOTP secret, recovery
+    /// codes and passkeys, records the event and queues the notices. `false` (nothing written)
+    /// when the user has none of them.
+    async fn remove_second_factors(&self, change: FactorChange) -> Result<bool, StoreError>;
+}
+
+/// What [`MfaChallengeRepository::complete_mfa_challenge`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeCompletion {
+    /// The challenge was deleted and the session created, in one transaction.
+    Completed,
+    /// The challenge was gone (another request completed it, or it was swept): nothing written.
+    Gone,
+}
+
+/// The MFA challenges of logins that answered 202 (`mfa::challenge`).
+#[async_trait]
+pub trait MfaChallengeRepository: Send + Sync {
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError>;
+
+    async fn find_mfa_challenge(&self, key: &ChallengeKey) -> Result<Option<MfaChallenge>, StoreError>;
+
+    /// `UPDATE mfa_challenges SET attempts = :n WHERE key = :k AND attempts = :n - 1 AND
+    /// expires_at > :now`, before the code is checked: `false` when a parallel attempt counted
+    /// first, or the challenge expired or is gone (the caller refuses).
+    async fn record_mfa_attempt(
+        &self,
+        key: &ChallengeKey,
+        attempts: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// One transaction: `DELETE` the challenge (one row: this request won) and create the session
+    /// with its event, as [`SessionRepository::create_session`] does (`AccountDisabled` likewise).
+    async fn complete_mfa_challenge(
+        &self,
+        key: &ChallengeKey,
+        session: NewSession,
+        login_event: SecurityEvent,
+    ) -> Result<ChallengeCompletion, StoreError>;
+
+    // Expired challenges go with the ceremonies' sweep
+    // (`CeremonyRepository::sweep_expired_ceremonies`).
+}
+
 /// Server-side state between the two requests of a ceremony (`mfa::ceremony`): WebAuthn
 /// challenges and pending TOTP enrolments, in the database so that any instance can finish what
 /// another started.
@@ -439,6 +556,8 @@ pub trait Store:
     + AccountRepository
     + FactorSummaryRepository
     + MailTokenRepository
+    + SecondFactorRepository
+    + MfaChallengeRepository
     + CeremonyRepository
 {
 }
@@ -451,6 +570,8 @@ impl<
         + AccountRepository
         + FactorSummaryRepository
         + MailTokenRepository
+        + SecondFactorRepository
+        + MfaChallengeRepository
         + CeremonyRepository,
 > Store for T
 {

@@ -36,11 +36,13 @@ pub fn require_recent(
     }
 }
 
-/// A credential presented to POST /api/auth/reauth. Issue 11 adds a TOTP code and a passkey
-/// assertion; each variant says what the session's `amr` becomes.
+/// A credential presented to POST /api/auth/reauth (a passkey assertion is to come); each
+/// variant says what the session's `amr` becomes.
 #[derive(Clone, Copy)]
 pub enum ReauthCredential<'a> {
     Password(&'a str),
+    /// A code of the user's authenticator app.
+    Totp(&'a str),
 }
 
 impl ReauthCredential<'_> {
@@ -48,6 +50,7 @@ impl ReauthCredential<'_> {
     pub fn amr(self) -> AmrSet {
         match self {
             ReauthCredential::Password(_) => AmrSet::of(&[Amr::Pwd]),
+            ReauthCredential::Totp(_) => AmrSet::of(&[Amr::Otp]),
         }
     }
 }
@@ -56,6 +59,7 @@ impl fmt::Debug for ReauthCredential<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReauthCredential::Password(_) => f.write_str("Password(<redacted>)"),
+            ReauthCredential::Totp(_) => f.write_str("Totp(<redacted>)"),
         }
     }
 }
@@ -105,5 +109,12 @@ mod tests {
         let credential = ReauthCredential::Password("correct horse battery staple");
         assert_eq!(credential.amr().to_claim(), vec!["pwd".to_owned()]);
         assert!(!format!("{credential:?}").contains("horse"));
+    }
+
+    #[test]
+    fn a_totp_proof_records_otp_and_hides_the_code() {
+        let credential = ReauthCredential::Totp("123456");
+        assert_eq!(credential.amr().to_claim(), vec!["otp".to_owned()]);
+        assert!(!format!("{credential:?}").contains("123456"));
     }
 }

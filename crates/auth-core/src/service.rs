@@ -16,13 +16,14 @@ use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::MailSealingKey;
 use crate::mfa::policy::{self as login_policy, AmrSet, EnrolledFactors, LoginDecision, LoginPath};
+use crate::mfa::totp::TotpIssuer;
 use crate::password::{self, PasswordError};
 use crate::ports::{
     AttemptLimiter, LockedSession, PasswordHashing, RefreshOutcome, RevocationPublisher, Store, StoreError,
 };
 use crate::refresh::{self, ExpectedRotation, RefreshDecision, RefreshRejection, RefreshToken, RotationState};
 use crate::revocation::RevocationSet;
-use crate::secret::{CsrfKey, RefreshKeys};
+use crate::secret::{CsrfKey, KeyEncryptionKey, RefreshKeys};
 use crate::session::{NewSession, RevocationReason, SessionPolicy, TokenDelivery};
 use crate::throttle;
 use crate::user::{self, Email, NewUser, Role, User};
@@ -31,6 +32,7 @@ mod account;
 mod admin;
 mod ceremonies;
 mod credentials;
+mod mfa;
 mod presented;
 mod reauth;
 mod recovery;
@@ -38,14 +40,17 @@ mod revocations;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod totp;
 
 pub use account::AccountExport;
 pub use admin::{UserChange, require_admin};
 pub use credentials::{Guess, PasswordMatch};
+pub use mfa::{LoginOutcome, MfaRequired, SecondFactorProof};
 pub use presented::{LoggedOut, PresentedLogout, PresentedRefresh, Refreshed};
 pub use reauth::Reauthenticated;
 pub use recovery::{MAIL_SPACING, MailPolicy};
 pub use sessions::{ActiveSession, Page};
+pub use totp::{RecoveryCodes, TotpEnrolment};
 
 /// Everything `AuthService` is built from.
 pub struct AuthServiceParts {
@@ -64,6 +69,10 @@ pub struct AuthServiceParts {
     /// Seals the mail the flows queue (see `recovery`).
     pub mail_key: MailSealingKey,
     pub mail_policy: MailPolicy,
+    /// Seals TOTP secrets (`MasterKey::totp_encryption_key`).
+    pub totp_key: KeyEncryptionKey,
+    /// The issuer authenticator apps show (`TESSERA_ISSUER`).
+    pub totp_issuer: TotpIssuer,
 }
 
 pub struct AuthService {
@@ -81,6 +90,8 @@ pub struct AuthService {
     limiter: Arc<dyn AttemptLimiter>,
     mail_key: MailSealingKey,
     mail_policy: MailPolicy,
+    totp_key: KeyEncryptionKey,
+    totp_issuer: TotpIssuer,
 }
 
 /// Tokens for one session, as issued by login, register and refresh.
@@ -143,6 +154,8 @@ impl AuthService {
             limiter: parts.limiter,
             mail_key: parts.mail_key,
             mail_policy: parts.mail_policy,
+            totp_key: parts.totp_key,
+            totp_issuer: parts.totp_issuer,
         }
     }
 
@@ -193,7 +206,16 @@ impl AuthService {
         if self.mail_policy.require_verified_email {
             return Err(AuthError::EmailUnverified);
         }
-        let amr = self.password_login_amr(&user).await?;
+        // A new account has no second factor: its password alone makes the session. Decided by
+        // the policy all the same, so that no path creates a session without asking it.
+        let amr = match self.password_login_decision(&user).await? {
+            LoginDecision::Session { amr } => amr,
+            LoginDecision::SecondFactorRequired { .. } | LoginDecision::Refused(_) => {
+                return Err(AuthError::Internal(
+                    "a second factor is enrolled for an account that was just created".to_owned(),
+                ));
+            }
+        };
         let tokens = self
             .start_session(&user, amr, delivery, meta, EventKind::AccountCreated)
             .await?;
@@ -238,14 +260,16 @@ impl AuthService {
     /// email's throttle key). Throttled like every credential check (see `credentials`): the
     /// client's allowance, then the email's backoff (`RateLimited`, decided before any password
     /// work). Records `login_failed` for known users and `login_succeeded` with the new session.
-    /// Upgrades the stored hash when parameters changed.
+    /// Upgrades the stored hash when parameters changed. A user with a second factor gets no
+    /// session yet: [`LoginOutcome::MfaRequired`] carries the challenge that
+    /// [`complete_mfa`](Self::complete_mfa) finishes.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         delivery: TokenDelivery,
         meta: &RequestMeta,
-    ) -> Result<LoggedIn, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         let key = throttle::throttle_key(email);
         let check = async {
             // Looked up as stored (normalised, without the rules for new addresses), so accounts
@@ -266,11 +290,16 @@ impl AuthService {
                     self.store.record_event(event).await?;
                     Guess::Wrong
                 }
-                Guess::Right(matched) => Guess::Right((user, matched)),
+                Guess::Right(matched) => {
+                    let decision = self.password_login_decision(&user).await?;
+                    Guess::Right((user, matched, decision))
+                }
                 Guess::Wrong => Guess::Wrong,
             })
         };
-        let Guess::Right((user, matched)) = self.throttled(&key, meta, check).await? else {
+        let completes =
+            |(_, _, decision): &(User, PasswordMatch, LoginDecision)| matches!(decision, LoginDecision::Session { .. });
+        let Guess::Right((user, matched, decision)) = self.throttled_with(&key, meta, check, completes).await? else {
             return Err(AuthError::InvalidCredentials);
         };
         self.require_verified(&user).await?;
@@ -280,28 +309,30 @@ impl AuthService {
                 let _ = self.store.update_password_hash(user.id, &upgraded, self.now()).await;
             }
         }
-        let amr = self.password_login_amr(&user).await?;
-        let tokens = self
-            .start_session(&user, amr, delivery, meta, EventKind::LoginSucceeded)
-            .await?;
-        Ok(LoggedIn { user, tokens })
-    }
-
-    /// What a right password earns `user`, as the login policy decides it (`mfa::policy`).
-    async fn password_login_amr(&self, user: &User) -> Result<AmrSet, AuthError> {
-        let factors = self.enrolled_factors(user).await?;
-        match login_policy::decide(LoginPath::Password, &factors) {
-            LoginDecision::Session { amr } => Ok(amr),
-            // Until the MFA login lands (issue 11), an enrolled factor refuses the password login
-            // rather than letting it make a one-factor session.
-            LoginDecision::SecondFactorRequired { .. } | LoginDecision::Refused(_) => Err(AuthError::Internal(
-                "a second factor is enrolled, and this build cannot ask for it".to_owned(),
+        match decision {
+            LoginDecision::Session { amr } => {
+                let tokens = self
+                    .start_session(&user, amr, delivery, meta, EventKind::LoginSucceeded)
+                    .await?;
+                Ok(LoginOutcome::LoggedIn(LoggedIn { user, tokens }))
+            }
+            LoginDecision::SecondFactorRequired { methods } => Ok(LoginOutcome::MfaRequired(
+                self.issue_mfa_challenge(&user, methods, delivery).await?,
             )),
+            // A password is never refused outright by the policy (only a passkey without user
+            // verification is); answered like any refused login should that change.
+            LoginDecision::Refused(_) => Err(AuthError::InvalidCredentials),
         }
     }
 
-    /// The second factors `user` has enrolled, as the store counts them. Every decision that
-    /// depends on them (the login policy, the re-authentication methods) starts here.
+    /// What a right password earns `user`, as the login policy decides it (`mfa::policy`).
+    async fn password_login_decision(&self, user: &User) -> Result<LoginDecision, AuthError> {
+        let factors = self.enrolled_factors(user).await?;
+        Ok(login_policy::decide(LoginPath::Password, &factors))
+    }
+
+    /// The second factors `user` has enrolled, as the store has them: every decision that
+    /// depends on them (the login policy, the re-authentication methods) reads them here.
     async fn enrolled_factors(&self, user: &User) -> Result<EnrolledFactors, AuthError> {
         let status = self.store.mfa_status(user.id).await?;
         Ok(EnrolledFactors {
@@ -452,6 +483,25 @@ impl AuthService {
         meta: &RequestMeta,
         event: EventKind,
     ) -> Result<IssuedTokens, AuthError> {
+        let (session, event, tokens) = self.prepare_session(user, amr, delivery, meta, event)?;
+        self.store
+            .create_session(session, event)
+            .await
+            .map_err(session_store_error)?;
+        Ok(tokens)
+    }
+
+    /// A session for `user` as [`start_session`](Self::start_session) stores it, with its event
+    /// and first tokens, not stored yet (the MFA completion stores it with the challenge's
+    /// deletion, in one transaction).
+    fn prepare_session(
+        &self,
+        user: &User,
+        amr: AmrSet,
+        delivery: TokenDelivery,
+        meta: &RequestMeta,
+        event: EventKind,
+    ) -> Result<(NewSession, SecurityEvent, IssuedTokens), AuthError> {
         let now = self.now();
         let session_id = Uuid::new_v4();
         let refresh_token = RefreshToken::new_family(session_id);
@@ -474,15 +524,7 @@ impl AuthService {
             .saturating_add(self.policy.idle_ttl)
             .min(session.absolute_expires_at);
         let event = SecurityEvent::new(user.id, event, now, meta, Some(session_id));
-        self.store
-            .create_session(session, event)
-            .await
-            .map_err(|error| match error {
-                // Disabled between the password check and now: the same answer as any refused login.
-                StoreError::AccountDisabled => AuthError::InvalidCredentials,
-                other => AuthError::Store(other),
-            })?;
-        Ok(IssuedTokens {
+        let tokens = IssuedTokens {
             session_id,
             delivery,
             access_token,
@@ -490,7 +532,8 @@ impl AuthService {
             refresh_token: refresh_token.encode(&self.refresh_keys),
             refresh_expires_at,
             csrf_token: self.issue_csrf_token(session_id),
-        })
+        };
+        Ok((session, event, tokens))
     }
 
     fn sign_access(
@@ -521,6 +564,15 @@ fn authentication_of(claims: &AccessClaims) -> Result<Authentication, AuthError>
         auth_time: claims.authenticated_at(),
         amr,
     })
+}
+
+/// A refused session insert as the domain answers it.
+fn session_store_error(error: StoreError) -> AuthError {
+    match error {
+        // Disabled between the credential check and now: the same answer as any refused login.
+        StoreError::AccountDisabled => AuthError::InvalidCredentials,
+        other => AuthError::Store(other),
+    }
 }
 
 /// A refused account insert as the domain answers it.

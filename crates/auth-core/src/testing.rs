@@ -18,12 +18,14 @@ use time::{Duration, OffsetDateTime};
 
 use crate::access::{AccessTokenConfig, KeyRing, generate_ed25519_key};
 use crate::clock::{Clock, ManualClock};
+use crate::error::AuthError;
 use crate::events::RequestMeta;
 use crate::mail::{MailIntent, MailKind, Recipient};
+use crate::mfa::totp::TotpIssuer;
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::revocation::{Revocation, RevocationSet};
 use crate::secret::{KeyEncryptionKey, MasterKey};
-use crate::service::{AuthService, AuthServiceParts, LoggedIn, MailPolicy, Registration};
+use crate::service::{AuthService, AuthServiceParts, LoggedIn, LoginOutcome, MailPolicy, Registration};
 use crate::session::{SessionPolicy, TokenDelivery};
 
 mod fakes;
@@ -96,6 +98,8 @@ pub fn harness_with(mail_policy: MailPolicy) -> Harness {
         limiter: limiter.clone(),
         mail_key: master.mail_sealing_key(),
         mail_policy,
+        totp_key: master.totp_encryption_key(),
+        totp_issuer: TotpIssuer::new("Tessera"),
     });
     Harness {
         service,
@@ -175,10 +179,29 @@ impl Harness {
             limiter: self.limiter.clone(),
             mail_key: master.mail_sealing_key(),
             mail_policy: self.mail_policy,
+            totp_key: master.totp_encryption_key(),
+            totp_issuer: TotpIssuer::new("Tessera"),
         })
     }
 
     pub fn published(&self) -> Vec<Revocation> {
         self.publisher.published.lock().unwrap().clone()
+    }
+}
+
+impl AuthService {
+    /// [`AuthService::login`] of a user without a second factor: the session, or the error.
+    /// Panics on a 202 (the test meant a user with a second factor: use `login`).
+    pub async fn login_without_mfa(
+        &self,
+        email: &str,
+        password: &str,
+        delivery: TokenDelivery,
+        meta: &RequestMeta,
+    ) -> Result<LoggedIn, AuthError> {
+        match self.login(email, password, delivery, meta).await? {
+            LoginOutcome::LoggedIn(logged_in) => Ok(logged_in),
+            LoginOutcome::MfaRequired(required) => panic!("expected a session, got {required:?}"),
+        }
     }
 }

@@ -93,6 +93,7 @@ fn factor_text(factor: &SecondFactor) -> String {
     match factor {
         SecondFactor::Totp => "an authenticator app (one-time codes)".to_owned(),
         SecondFactor::Passkey { name } => format!("the passkey \u{201c}{name}\u{201d}"),
+        SecondFactor::RecoveryCodes => "a new set of recovery codes (the previous codes no longer work)".to_owned(),
     }
 }
 

@@ -48,9 +48,11 @@ mod keys;
 mod login_throttle;
 mod mail_queue;
 mod mail_tokens;
+mod mfa_challenges;
 pub mod notify;
 mod sessions;
 mod time_value;
+mod totp;
 mod users;
 
 #[cfg(feature = "testing")]

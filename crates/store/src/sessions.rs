@@ -308,27 +308,8 @@ async fn update_session<C: ConnectionTrait>(
 #[async_trait]
 impl SessionRepository for SeaStore {
     async fn create_session(&self, session: NewSession, login_event: SecurityEvent) -> Result<(), StoreError> {
-        let user_id = session.user_id;
-        let model = new_session_model(session)?;
         let (_writer, txn) = self.begin_write().await?;
-        // The owner's row is share-locked (PostgreSQL; SQLite's write transaction already excludes
-        // writers): a disable committing first is seen here and refused, and one committing after
-        // finds this session and revokes it. Either way no session outlives a disable.
-        let mut owner = users::Entity::find_by_id(user_id);
-        if self.backend == Backend::Postgres {
-            owner = owner.lock(sea_orm::sea_query::LockType::Share);
-        }
-        let owner = unique_row(owner, &txn).await.map_err(db_error("lock session owner"))?;
-        if owner.is_none_or(|owner| owner.disabled) {
-            txn.rollback().await.map_err(db_error("end session insert"))?;
-            return Err(StoreError::AccountDisabled);
-        }
-        sessions::Entity::insert(model)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db_error("insert session"))?;
-        insert_event(&txn, login_event).await?;
-        txn.commit().await.map_err(db_error("commit session"))
+        self.insert_session_in(txn, session, login_event).await
     }
 
     async fn find_session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
@@ -682,4 +663,37 @@ async fn revoke_locked(
         ..Default::default()
     };
     update_session(txn, session.id, changes, "revoke replayed session").await
+}
+
+impl SeaStore {
+    /// The rest of [`create_session`](SessionRepository::create_session) inside `txn` (a write
+    /// transaction the caller began, and may have written in already): inserts the session and
+    /// its event and commits, or rolls back with `AccountDisabled`.
+    pub(crate) async fn insert_session_in(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        session: NewSession,
+        login_event: SecurityEvent,
+    ) -> Result<(), StoreError> {
+        let user_id = session.user_id;
+        let model = new_session_model(session)?;
+        // The owner's row is share-locked (PostgreSQL; SQLite's write transaction already excludes
+        // writers): a disable committing first is seen here and refused, and one committing after
+        // finds this session and revokes it. Either way no session outlives a disable.
+        let mut owner = users::Entity::find_by_id(user_id);
+        if self.backend == Backend::Postgres {
+            owner = owner.lock(sea_orm::sea_query::LockType::Share);
+        }
+        let owner = unique_row(owner, &txn).await.map_err(db_error("lock session owner"))?;
+        if owner.is_none_or(|owner| owner.disabled) {
+            txn.rollback().await.map_err(db_error("end session insert"))?;
+            return Err(StoreError::AccountDisabled);
+        }
+        sessions::Entity::insert(model)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_error("insert session"))?;
+        insert_event(&txn, login_event).await?;
+        txn.commit().await.map_err(db_error("commit session"))
+    }
 }

@@ -100,6 +100,14 @@ export function describeError(err: unknown): string {
       return 'That no longer exists.';
     case 'validation_failed':
       return err.problem?.detail ?? 'Some of the values are not valid.';
+    case 'mfa_failed':
+      return 'That code or passkey was not accepted.';
+    case 'mfa_required':
+      return 'This account needs a second factor to sign in.';
+    case 'webauthn_failed':
+      return 'The passkey could not be verified. Try again.';
+    case 'passkeys_unavailable':
+      return 'Passkeys are not available on this server.';
     case 'internal_error':
       return 'The server had a problem. Please try again.';
     case 'storage_unavailable':

@@ -1,5 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { ApiError, api, tessera, unwrap, type EndReason, type Me } from '../api';
+import { passwordLogin, type LoginStep } from './mfa';
 
 export type AuthState =
   | { status: 'loading' }
@@ -9,7 +10,13 @@ export type AuthState =
 
 export interface Auth {
   state: AuthState;
-  login(email: string, password: string): Promise<void>;
+  /**
+   * Signed in, or (a user with a second factor) the challenge to answer: the login page then
+   * completes it (POST /api/auth/mfa) and calls {@link Auth.loggedIn}.
+   */
+  login(email: string, password: string): Promise<LoginStep>;
+  /** After a login that set the session cookies elsewhere (the MFA step, a passkey). */
+  loggedIn(): Promise<void>;
   register(email: string, password: string, name: string): Promise<void>;
   logout(): Promise<void>;
   /** "Log out everywhere" and similar: the server already ended this session. */
@@ -82,8 +89,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const login = useCallback(
     async (email: string, password: string) => {
-      await unwrap(api.POST('/api/auth/login', { body: { email, password } }));
-      await afterLogin();
+      const step = await passwordLogin(api, email, password);
+      if (step.kind === 'signed-in') await afterLogin();
+      return step;
     },
     [afterLogin],
   );
@@ -117,8 +125,19 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo<Auth>(
-    () => ({ state, login, register, logout, sessionEnded, updateMe, reload, refreshIdentity, dismissNote }),
-    [state, login, register, logout, sessionEnded, updateMe, reload, refreshIdentity, dismissNote],
+    () => ({
+      state,
+      login,
+      loggedIn: afterLogin,
+      register,
+      logout,
+      sessionEnded,
+      updateMe,
+      reload,
+      refreshIdentity,
+      dismissNote,
+    }),
+    [state, login, afterLogin, register, logout, sessionEnded, updateMe, reload, refreshIdentity, dismissNote],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

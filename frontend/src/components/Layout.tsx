@@ -43,6 +43,7 @@ export function Layout() {
               <nav aria-label="Account" className="nav">
                 <NavLink to="/profile">Profile</NavLink>
                 <NavLink to="/password">Password</NavLink>
+                <NavLink to="/security">Security</NavLink>
                 <NavLink to="/sessions">Sessions</NavLink>
                 <NavLink to="/events">Security log</NavLink>
                 {me.role === 'admin' ? <NavLink to="/admin/users">Users</NavLink> : null}

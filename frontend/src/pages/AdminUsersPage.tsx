@@ -4,7 +4,7 @@ import { withReauth } from '../api/reauth';
 import { useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
-import { useConfirmPassword } from '../components/ConfirmPassword';
+import { useReauthDialog } from '../components/ReauthDialog';
 import { Page } from '../components/Page';
 import { Loading } from '../components/Spinner';
 import { formatDateTime } from '../format';
@@ -20,7 +20,7 @@ export function AdminUsersPage() {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);
-  const { confirm, prompt } = useConfirmPassword();
+  const { confirm, prompt } = useReauthDialog();
 
   const run = async (key: string, action: () => Promise<string>) => {
     setBusy(key);

@@ -8,18 +8,7 @@ import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
 import { Field } from '../components/Field';
 import { PasswordField } from '../components/PasswordField';
-
-/** Saves `blob` as a file named `name` (a temporary link, clicked and revoked). */
-function saveFile(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  URL.revokeObjectURL(url);
-}
+import { saveFile } from '../download';
 
 function DownloadData() {
   const [busy, setBusy] = useState(false);

@@ -22,6 +22,14 @@ const KINDS: Record<string, { label: string; tone: 'good' | 'neutral' | 'bad' }>
   password_reset: { label: 'Password reset from a mailed link', tone: 'neutral' },
   email_verified: { label: 'Address verified', tone: 'good' },
   email_changed: { label: 'Address changed', tone: 'neutral' },
+  mfa_enabled: { label: 'Two-step verification turned on', tone: 'good' },
+  mfa_disabled: { label: 'Two-step verification turned off', tone: 'bad' },
+  mfa_failed: { label: 'Wrong second-factor code or passkey', tone: 'bad' },
+  recovery_code_used: { label: 'Signed in with a recovery code', tone: 'neutral' },
+  recovery_codes_regenerated: { label: 'New recovery codes generated', tone: 'neutral' },
+  passkey_added: { label: 'Passkey added', tone: 'good' },
+  passkey_removed: { label: 'Passkey removed', tone: 'neutral' },
+  reauthenticated: { label: 'Identity confirmed again', tone: 'neutral' },
 };
 
 function kindOf(kind: string) {

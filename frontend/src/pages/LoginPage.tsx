@@ -9,6 +9,10 @@ import { Field } from '../components/Field';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
 import { EMAIL_UNVERIFIED_MESSAGE } from '../mail/outcomes';
+import type { MfaChallenge } from '../auth/mfa';
+import { passkeyLoginError } from '../auth/mfa';
+import { usePasskeyLogin } from '../auth/usePasskeyLogin';
+import { MfaChallengeStep } from './MfaChallengeStep';
 
 const NOTES: Record<EndReason, { tone: 'info' | 'warning'; text: string }> = {
   logged_out: { tone: 'info', text: 'You have logged out.' },
@@ -43,14 +47,26 @@ export function LoginPage() {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ReactNode>(null);
+  const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
+  const passkeys = usePasskeyLogin({
+    onSignedIn: auth.loggedIn,
+    onError: (err) => setError(err === null ? null : (passkeyLoginError(err) ?? explainError(err))),
+  });
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
+    // The password wins: a pending autofill request would hold the one WebAuthn slot.
+    await passkeys.stop();
     try {
-      await auth.login(email.trim(), password);
+      const step = await auth.login(email.trim(), password);
+      if (step.kind === 'mfa') {
+        setChallenge(step.challenge);
+        setBusy(false);
+      }
     } catch (err) {
+      void passkeys.startAutofill();
       setError(
         err instanceof ApiError && err.code === 'invalid_credentials'
           ? 'That email and password do not match an account.'
@@ -62,6 +78,21 @@ export function LoginPage() {
     }
   };
 
+  if (challenge) {
+    return (
+      <MfaChallengeStep
+        challenge={challenge}
+        onSignedIn={auth.loggedIn}
+        onRestart={(message) => {
+          setChallenge(null);
+          setPassword('');
+          setError(message);
+          void passkeys.startAutofill();
+        }}
+      />
+    );
+  }
+
   return (
     <Page title="Log in" intro="Welcome back. Log in to manage your account and sessions.">
       <SessionNote reason={note} />
@@ -71,7 +102,8 @@ export function LoginPage() {
           label="Email"
           type="email"
           name="email"
-          autoComplete="username"
+          // "webauthn": the browser offers this site's passkeys in the field's autofill.
+          autoComplete="username webauthn"
           required
           maxLength={254}
           value={email}
@@ -84,6 +116,13 @@ export function LoginPage() {
           </Button>
         </div>
       </form>
+      {passkeys.support === 'available' ? (
+        <div className="card form passkey-login">
+          <Button variant="secondary" busy={passkeys.busy} busyLabel="Waiting for your passkey…" onClick={() => void passkeys.signInWithPasskey()}>
+            Sign in with a passkey
+          </Button>
+        </div>
+      ) : null}
       <p className="aside">
         <Link to="/forgot-password">Forgot password?</Link>
       </p>

@@ -4,7 +4,7 @@ import { reauthMethods, withReauth } from '../api/reauth';
 import { useMe } from '../auth/AuthContext';
 import { ErrorMessage, StatusMessage } from '../components/Alert';
 import { Button } from '../components/Button';
-import { useConfirmPassword } from '../components/ConfirmPassword';
+import { useReauthDialog } from '../components/ReauthDialog';
 import { Page } from '../components/Page';
 import { PasswordField } from '../components/PasswordField';
 import { passwordErrorAfterEdit, userInputsFor, WEAK_PASSWORD_ERROR, type Strength } from '../password/policy';
@@ -19,7 +19,7 @@ export function PasswordPage() {
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ current?: string; next?: string; confirm?: string }>({});
   const [done, setDone] = useState<string | null>(null);
-  const { confirm: confirmPassword, prompt } = useConfirmPassword();
+  const { confirm: confirmPassword, prompt } = useReauthDialog();
   const reconcileNext = useCallback((edited: boolean, s: Strength | null) => {
     setFieldErrors(({ next: previous, ...others }) => {
       const next = passwordErrorAfterEdit(previous, edited, s);

@@ -6,7 +6,7 @@ use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tessera_auth_core::reauth::ReauthCredential;
-use tessera_auth_core::service::{IssuedTokens, LoggedIn, Registration};
+use tessera_auth_core::service::{IssuedTokens, LoggedIn, LoginOutcome, MfaRequired, Registration};
 use tessera_auth_core::session::TokenDelivery;
 
 use super::ApiTags;
@@ -51,15 +51,33 @@ pub struct RefreshTokenRequest {
     pub refresh_token: Text,
 }
 
-/// A credential to prove again for the current session. Exactly one field: today only
-/// `password` (the way to re-authenticate each user can use); a TOTP code and a passkey
-/// assertion are to come as fields of their own.
+/// A credential to prove again for the current session. Exactly one field: `password` (every
+/// user can use it) or `totp_code` (users with TOTP; the `methods` of a `reauth_required` say
+/// which a user has).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ReauthRequest {
     /// The account's password.
     #[oai(validator(max_length = 256), write_only)]
     pub password: Option<Text>,
+    /// A current code of the user's authenticator app (6 digits).
+    #[oai(validator(max_length = 32), write_only)]
+    pub totp_code: Option<Text>,
+}
+
+/// A login whose password was right, of a user with a second factor: no session yet. Complete
+/// it at POST /api/auth/mfa within `expires_at`, with one of `methods`. Browsers hold the
+/// challenge in the `__Host-mfa` cookie; `token_delivery: body` logins get `mfa_token` instead.
+#[derive(Debug, Object)]
+pub struct MfaChallengeResponse {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// What this user can complete the login with: `totp`, `recovery_code`, `passkey`.
+    pub methods: Vec<String>,
+    pub expires_at: time::OffsetDateTime,
+    /// Only with `token_delivery: body`: send it back as `mfa_token`.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa_token: Option<String>,
 }
 
 /// The session after a re-authentication: same id and refresh token, a new access token.
@@ -113,6 +131,10 @@ pub enum LoginResponse {
     /// Logged in. Browsers receive the `__Host-access`, `__Host-refresh` and `__Host-csrf` cookies.
     #[oai(status = 200)]
     Ok(Json<AuthResponse>),
+    /// The password was right and the user has a second factor: complete the login at POST
+    /// /api/auth/mfa. Browsers receive the `__Host-mfa` cookie (5 minutes), no session cookie.
+    #[oai(status = 202)]
+    MfaRequired(Json<MfaChallengeResponse>),
 }
 
 #[derive(ApiResponse)]
@@ -146,7 +168,7 @@ pub enum LogoutResponse {
 
 /// Sets the three cookies for a cookie session; a body session gets no cookies. The CSRF cookie
 /// gets `tokens.csrf_token` (after a refresh, the kept cookie: see `Refreshed`).
-fn set_session_cookies(state: &AppState, jar: &CookieJar, tokens: &IssuedTokens) {
+pub(crate) fn set_session_cookies(state: &AppState, jar: &CookieJar, tokens: &IssuedTokens) {
     if tokens.delivery != TokenDelivery::Cookie {
         return;
     }
@@ -175,6 +197,28 @@ fn set_session_cookies(state: &AppState, jar: &CookieJar, tokens: &IssuedTokens)
     );
 }
 
+/// The 202 of a login that needs a second factor: the challenge in the `__Host-mfa` cookie, or
+/// in the body for `token_delivery: body`.
+fn mfa_challenge_response(state: &AppState, jar: &CookieJar, required: MfaRequired) -> MfaChallengeResponse {
+    let in_body = required.delivery == TokenDelivery::Body;
+    if !in_body {
+        let now = state.service.now();
+        state
+            .cookies
+            .set(jar, AuthCookie::Mfa, required.token.as_str(), now, required.expires_at);
+    }
+    MfaChallengeResponse {
+        mfa_required: true,
+        methods: required
+            .methods
+            .iter()
+            .map(|method| method.as_str().to_owned())
+            .collect(),
+        expires_at: required.expires_at,
+        mfa_token: in_body.then(|| required.token.into_string()),
+    }
+}
+
 fn refresh_response(tokens: &IssuedTokens) -> RefreshResponse {
     let in_body = tokens.delivery == TokenDelivery::Body;
     RefreshResponse {
@@ -185,7 +229,7 @@ fn refresh_response(tokens: &IssuedTokens) -> RefreshResponse {
     }
 }
 
-fn auth_response(logged_in: &LoggedIn) -> AuthResponse {
+pub(crate) fn auth_response(logged_in: &LoggedIn) -> AuthResponse {
     let tokens = &logged_in.tokens;
     let in_body = tokens.delivery == TokenDelivery::Body;
     AuthResponse {
@@ -223,6 +267,7 @@ pub const PROBLEMS: Declared = &[
         "reauthenticate",
         &[
             ProblemCode::InvalidCredentials,
+            ProblemCode::MfaFailed,
             ProblemCode::ValidationFailed,
             ProblemCode::RateLimited,
             ProblemCode::StorageUnavailable,
@@ -278,7 +323,8 @@ impl AuthApi {
     /// Log in with email and password.
     ///
     /// Unknown email, wrong password and disabled account all answer the same 401
-    /// `invalid_credentials`, in the same time.
+    /// `invalid_credentials`, in the same time. A right password of a user with a second factor
+    /// answers 202 and no session: complete the login at POST /api/auth/mfa.
     #[oai(path = "/api/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -287,7 +333,7 @@ impl AuthApi {
         Meta(meta): Meta,
         body: Json<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
-        let logged_in = state
+        let outcome = state
             .service
             .login(
                 body.email.as_str(),
@@ -296,8 +342,15 @@ impl AuthApi {
                 &meta,
             )
             .await?;
-        set_session_cookies(&state, jar, &logged_in.tokens);
-        Ok(LoginResponse::Ok(Json(auth_response(&logged_in))))
+        match outcome {
+            LoginOutcome::LoggedIn(logged_in) => {
+                set_session_cookies(&state, jar, &logged_in.tokens);
+                Ok(LoginResponse::Ok(Json(auth_response(&logged_in))))
+            }
+            LoginOutcome::MfaRequired(required) => Ok(LoginResponse::MfaRequired(Json(mfa_challenge_response(
+                &state, jar, required,
+            )))),
+        }
     }
 
     /// Log out everywhere: end every session of the caller, this one included.
@@ -350,7 +403,8 @@ impl AuthApi {
     /// Operations that need a recent proof (a password change, an administrator's change of a
     /// role or disabled flag) answer 403 `reauth_required` with the `methods` to use here. A
     /// wrong password is 401 `invalid_credentials` and counts toward the account's login
-    /// backoff, like a failed login. Access tokens issued before keep their old `auth_time`.
+    /// backoff, like a failed login; a wrong TOTP code is 401 `mfa_failed` and counts the same.
+    /// Access tokens issued before keep their old `auth_time`.
     #[oai(path = "/api/auth/reauth", method = "post", operation_id = "reauthenticate")]
     async fn reauthenticate(
         &self,
@@ -360,9 +414,10 @@ impl AuthApi {
         Meta(meta): Meta,
         body: Json<ReauthRequest>,
     ) -> Result<ReauthResult, ApiError> {
-        let credential = match &body.password {
-            Some(password) => ReauthCredential::Password(password.as_str()),
-            None => return Err(ApiError::validation("exactly one credential must be given: password")),
+        let credential = match (&body.password, &body.totp_code) {
+            (Some(password), None) => ReauthCredential::Password(password.as_str()),
+            (None, Some(code)) => ReauthCredential::Totp(code.as_str()),
+            _ => return Err(super::mfa::one_credential("password or totp_code")),
         };
         let reauthenticated = state.service.reauthenticate(&caller.claims, credential, &meta).await?;
         let access_token = match caller.via {

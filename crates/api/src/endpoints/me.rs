@@ -76,6 +76,11 @@ pub enum EventKindView {
     EmailChanged,
     // Only in the administrators' list of deleted accounts.
     AccountDeleted,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl From<EventKind> for EventKindView {
@@ -96,6 +101,11 @@ impl From<EventKind> for EventKindView {
             EventKind::EmailVerified => EventKindView::EmailVerified,
             EventKind::EmailChanged => EventKindView::EmailChanged,
             EventKind::AccountDeleted => EventKindView::AccountDeleted,
+            EventKind::MfaEnabled => EventKindView::MfaEnabled,
+            EventKind::MfaDisabled => EventKindView::MfaDisabled,
+            EventKind::MfaFailed => EventKindView::MfaFailed,
+            EventKind::RecoveryCodeUsed => EventKindView::RecoveryCodeUsed,
+            EventKind::RecoveryCodesRegenerated => EventKindView::RecoveryCodesRegenerated,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod export;
 pub mod keys;
 pub mod me;
+pub mod mfa;
 pub mod recovery;
 pub mod sessions;
 pub mod system;

@@ -31,6 +31,7 @@ fn every_domain_error_maps_to_a_client_safe_problem() {
         (AuthError::MailTokenInvalid, 400, ProblemCode::TokenInvalid),
         (AuthError::EmailUnverified, 403, ProblemCode::EmailUnverified),
         (AuthError::EmailAlreadyVerified, 409, ProblemCode::EmailAlreadyVerified),
+        (AuthError::MfaFailed, 401, ProblemCode::MfaFailed),
         (
             AuthError::RateLimited { retry_after_secs: 3 },
             429,

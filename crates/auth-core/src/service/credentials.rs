@@ -73,13 +73,34 @@ impl AuthService {
     where
         F: Future<Output = Result<Guess<T>, AuthError>>,
     {
+        self.throttled_with(key, meta, check, |_| true).await
+    }
+
+    /// [`throttled`](Self::throttled), where a right answer clears the account's failures only
+    /// when `completes` says it finished the authentication: a right password of a user with a
+    /// second factor is half a login, and must not wipe out the MFA failures counted before it
+    /// (else logging in again would buy a fresh allowance of code guesses).
+    pub(super) async fn throttled_with<T, F>(
+        &self,
+        key: &ThrottleKey,
+        meta: &RequestMeta,
+        check: F,
+        completes: impl FnOnce(&T) -> bool,
+    ) -> Result<Guess<T>, AuthError>
+    where
+        F: Future<Output = Result<Guess<T>, AuthError>>,
+    {
         self.limiter
             .try_acquire(meta)
             .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
         let claimed = self.claim_attempt(key).await?;
         let guess = check.await?;
         match (&guess, claimed) {
-            (Guess::Right(_), Claim::Counted) => self.store.clear_login_failures(key).await?,
+            (Guess::Right(found), Claim::Counted) => {
+                if completes(found) {
+                    self.store.clear_login_failures(key).await?;
+                }
+            }
             (Guess::Right(_), Claim::Clean) => {}
             (Guess::Wrong, Claim::Counted) => {}
             (Guess::Wrong, Claim::Clean) => self.store.record_login_failure(key, self.now()).await?,

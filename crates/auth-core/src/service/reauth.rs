@@ -5,11 +5,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuthService, Guess};
+use super::{AuthService, Guess, SecondFactorProof};
 use crate::access::{AccessClaims, Authentication};
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::reauth::{self, ReauthCredential};
+use crate::throttle;
 use crate::user::User;
 
 /// A session that proved a credential again, with its re-issued access token.
@@ -47,8 +48,8 @@ impl AuthService {
     }
 
     /// Proves `credential` again for the caller's session: checked under the same throttling as
-    /// a login (a wrong one is `InvalidCredentials`, records `login_failed` and counts toward the
-    /// account's backoff); a right one sets the session's `auth_time` to now and its `amr` to the
+    /// a login (a wrong password is `InvalidCredentials` and records `login_failed`, a wrong TOTP
+    /// code `MfaFailed` and `mfa_failed`; both count toward the account's backoff); a right one sets the session's `auth_time` to now and its `amr` to the
     /// credential's, records `reauthenticated` and re-issues the access token. The session stays
     /// (same id, same refresh token). A caller whose session or account has ended:
     /// `SessionRevoked`.
@@ -75,14 +76,22 @@ impl AuthService {
         if !live {
             return Err(self.caller_gone(caller, now).await);
         }
-        let guess = match credential {
+        match credential {
             ReauthCredential::Password(password) => {
-                self.verify_password_throttled(&user, password, meta, Some(caller.sid))
-                    .await?
+                let guess = self
+                    .verify_password_throttled(&user, password, meta, Some(caller.sid))
+                    .await?;
+                if let Guess::Wrong = guess {
+                    return Err(AuthError::InvalidCredentials);
+                }
             }
-        };
-        if let Guess::Wrong = guess {
-            return Err(AuthError::InvalidCredentials);
+            ReauthCredential::Totp(code) => {
+                let key = throttle::throttle_key(&user.email);
+                let check = self.check_factor(&user, SecondFactorProof::Totp(code), meta, Some(caller.sid));
+                if let Guess::Wrong = self.throttled(&key, meta, check).await? {
+                    return Err(AuthError::MfaFailed);
+                }
+            }
         }
         let now = self.now();
         let authentication = Authentication {

@@ -51,7 +51,13 @@ fn spacing_wait(last_issued_at: OffsetDateTime, now: OffsetDateTime) -> u64 {
 
 impl AuthService {
     /// `intent` for `user` (at `address`), sealed for the queue.
-    fn sealed_mail(&self, user: &User, address: &str, intent: MailIntent, now: OffsetDateTime) -> SealedMail {
+    pub(super) fn sealed_mail(
+        &self,
+        user: &User,
+        address: &str,
+        intent: MailIntent,
+        now: OffsetDateTime,
+    ) -> SealedMail {
         let to = Recipient {
             address: address.to_owned(),
             name: user.name.clone(),

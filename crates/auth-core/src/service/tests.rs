@@ -144,7 +144,7 @@ async fn replay_after_grace_revokes_the_whole_session() {
     // Other sessions of the same user are untouched.
     let other = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     assert!(h.service.authenticate(&other.tokens.access_token).is_ok());
@@ -202,7 +202,7 @@ async fn refresh_ends_with_the_session() {
     // A disabled user's session ends at once.
     let second = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap()
         .tokens;
@@ -305,7 +305,7 @@ async fn key_rotation_keeps_old_tokens_valid() {
 
     let after = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap()
         .tokens;
@@ -369,7 +369,7 @@ async fn errors_never_carry_secrets() {
     assert!(!error.to_string().contains("hunter2"), "{error}");
     let error = h
         .service
-        .login("ada@example.com", "secret-guess-123", TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", "secret-guess-123", TokenDelivery::Cookie, &meta())
         .await
         .unwrap_err();
     assert!(!error.to_string().contains("secret-guess"), "{error}");
@@ -379,6 +379,7 @@ async fn errors_never_carry_secrets() {
 mod account;
 mod deletion;
 mod login;
+mod mfa;
 mod missing_user;
 mod presented;
 mod reauth;

@@ -14,6 +14,8 @@ use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::{MailKind, SealedMail};
 use crate::mail_token::{MailTokenHash, MailTokenPurpose, MailTokenRecord, NewMailToken};
 use crate::mfa::ceremony::{Ceremony, CeremonyKey};
+use crate::mfa::challenge::{ChallengeKey, MfaChallenge};
+use crate::mfa::recovery::RecoveryCodeHash;
 use crate::ports::*;
 use crate::refresh::{ExpectedRotation, RefreshDecision};
 use crate::session::{NewSession, RevocationReason, SessionRecord};
@@ -33,7 +35,10 @@ pub struct State {
     pub deletions: Vec<AccountDeletion>,
     /// Passkeys by owner (the second-factor tables, as far as exports read them).
     pub passkeys: Vec<(Uuid, PasskeySummary)>,
-    pub mfa: HashMap<Uuid, MfaStatus>,
+    pub totp: HashMap<Uuid, StoredTotp>,
+    /// (owner, digest, used_at), as the `recovery_codes` table has them.
+    pub recovery_codes: Vec<(Uuid, RecoveryCodeHash, Option<OffsetDateTime>)>,
+    pub challenges: HashMap<ChallengeKey, MfaChallenge>,
     pub ceremonies: HashMap<CeremonyKey, Ceremony>,
 }
 
@@ -559,7 +564,9 @@ impl AccountRepository for MemoryStore {
         state.sessions.retain(|_, session| session.user_id != user_id);
         state.events.retain(|event| event.user_id != user_id);
         state.passkeys.retain(|(owner, _)| *owner != user_id);
-        state.mfa.remove(&user_id);
+        state.totp.remove(&user_id);
+        state.recovery_codes.retain(|(owner, _, _)| *owner != user_id);
+        state.challenges.retain(|_, challenge| challenge.user_id != user_id);
         state.throttle.remove(throttle_key);
         state.deletions.push(deletion.clone());
         Ok(Some(live))
@@ -752,7 +759,170 @@ impl FactorSummaryRepository for MemoryStore {
     }
 
     async fn mfa_status(&self, user_id: Uuid) -> Result<MfaStatus, StoreError> {
-        Ok(self.lock().mfa.get(&user_id).copied().unwrap_or_default())
+        let state = self.lock();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(MfaStatus {
+            totp: state.totp.contains_key(&user_id),
+            recovery_codes_left: count(
+                state
+                    .recovery_codes
+                    .iter()
+                    .filter(|(owner, _, used_at)| *owner == user_id && used_at.is_none())
+                    .count(),
+            ),
+            passkeys: count(state.passkeys.iter().filter(|(owner, _)| *owner == user_id).count()),
+        })
+    }
+}
+
+/// Applies a factor change's event and notices.
+fn apply_change(state: &mut State, change: FactorChange) {
+    state.events.push(change.event);
+    state.mail.extend(change.notices);
+}
+
+fn put_codes(state: &mut State, user_id: Uuid, codes: &[RecoveryCodeHash]) {
+    state.recovery_codes.retain(|(owner, _, _)| *owner != user_id);
+    state
+        .recovery_codes
+        .extend(codes.iter().map(|hash| (user_id, *hash, None)));
+}
+
+#[async_trait]
+impl SecondFactorRepository for MemoryStore {
+    async fn enable_totp(
+        &self,
+        totp: StoredTotp,
+        codes: &[RecoveryCodeHash],
+        change: FactorChange,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.totp.contains_key(&change.user_id) {
+            return Ok(false);
+        }
+        state.totp.insert(change.user_id, totp);
+        put_codes(&mut state, change.user_id, codes);
+        apply_change(&mut state, change);
+        Ok(true)
+    }
+
+    async fn find_totp(&self, user_id: Uuid) -> Result<Option<StoredTotp>, StoreError> {
+        Ok(self.lock().totp.get(&user_id).cloned())
+    }
+
+    async fn use_totp_step(&self, user_id: Uuid, step: u64) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.totp.get_mut(&user_id) {
+            Some(totp) if totp.last_used_step < step => {
+                totp.last_used_step = step;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn disable_totp(&self, change: FactorChange) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.totp.remove(&change.user_id).is_none() {
+            return Ok(false);
+        }
+        put_codes(&mut state, change.user_id, &[]);
+        apply_change(&mut state, change);
+        Ok(true)
+    }
+
+    async fn redeem_recovery_code(
+        &self,
+        user_id: Uuid,
+        hash: &RecoveryCodeHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let code = state
+            .recovery_codes
+            .iter_mut()
+            .find(|(owner, stored, used_at)| *owner == user_id && stored == hash && used_at.is_none());
+        Ok(match code {
+            Some(code) => {
+                code.2 = Some(at);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        codes: &[RecoveryCodeHash],
+        change: FactorChange,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.totp.contains_key(&change.user_id) {
+            return Ok(false);
+        }
+        put_codes(&mut state, change.user_id, codes);
+        apply_change(&mut state, change);
+        Ok(true)
+    }
+
+    async fn remove_second_factors(&self, change: FactorChange) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let user_id = change.user_id;
+        let had = state.totp.remove(&user_id).is_some()
+            | state.recovery_codes.iter().any(|(owner, _, _)| *owner == user_id)
+            | state.passkeys.iter().any(|(owner, _)| *owner == user_id);
+        if !had {
+            return Ok(false);
+        }
+        put_codes(&mut state, user_id, &[]);
+        state.passkeys.retain(|(owner, _)| *owner != user_id);
+        apply_change(&mut state, change);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl MfaChallengeRepository for MemoryStore {
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        self.lock().challenges.insert(challenge.key, challenge.clone());
+        Ok(())
+    }
+
+    async fn find_mfa_challenge(&self, key: &ChallengeKey) -> Result<Option<MfaChallenge>, StoreError> {
+        Ok(self.lock().challenges.get(key).cloned())
+    }
+
+    async fn record_mfa_attempt(
+        &self,
+        key: &ChallengeKey,
+        attempts: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.challenges.get_mut(key) {
+            Some(challenge) if challenge.attempts.saturating_add(1) == attempts && challenge.expires_at > now => {
+                challenge.attempts = attempts;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        key: &ChallengeKey,
+        session: NewSession,
+        login_event: SecurityEvent,
+    ) -> Result<ChallengeCompletion, StoreError> {
+        let Some(challenge) = self.lock().challenges.remove(key) else {
+            return Ok(ChallengeCompletion::Gone);
+        };
+        // One transaction in a real store: a refused session rolls the deletion back.
+        if let Err(error) = self.create_session(session, login_event).await {
+            self.lock().challenges.insert(*key, challenge);
+            return Err(error);
+        }
+        Ok(ChallengeCompletion::Completed)
     }
 }
 
@@ -769,9 +939,11 @@ impl CeremonyRepository for MemoryStore {
 
     async fn sweep_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut state = self.lock();
-        let before = state.ceremonies.len();
+        let before = state.ceremonies.len() + state.challenges.len();
         state.ceremonies.retain(|_, ceremony| ceremony.expires_at >= now);
-        Ok(u64::try_from(before - state.ceremonies.len()).unwrap_or(u64::MAX))
+        state.challenges.retain(|_, challenge| challenge.expires_at >= now);
+        let after = state.ceremonies.len() + state.challenges.len();
+        Ok(u64::try_from(before - after).unwrap_or(u64::MAX))
     }
 }
 

@@ -14,6 +14,7 @@ mod migrations;
 mod notify;
 mod reauth;
 mod refresh;
+mod second_factors;
 mod sessions;
 mod support;
 mod throttle;

@@ -4,7 +4,7 @@ use super::*;
 
 async fn second_login(h: &Harness, email: &str) -> LoggedIn {
     h.service
-        .login(email, PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa(email, PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap()
 }
@@ -126,12 +126,12 @@ async fn password_change_keeps_the_current_session_and_ends_the_others() {
     ));
     assert!(matches!(
         h.service
-            .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+            .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
             .await,
         Err(AuthError::InvalidCredentials)
     ));
     h.service
-        .login("ada@example.com", new_password, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", new_password, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     assert!(h.store.kinds().contains(&EventKind::PasswordChanged));
@@ -166,7 +166,7 @@ async fn password_change_needs_the_current_password_and_a_strong_new_one() {
     ));
     // Nothing changed: the old password still works and the session is alive.
     h.service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     assert!(h.service.authenticate(&ada.tokens.access_token).is_ok());
@@ -180,7 +180,7 @@ async fn events_are_the_callers_own_newest_first_and_paginated() {
     for _ in 0..4 {
         let _ = h
             .service
-            .login("ada@example.com", "wrong-password-here", TokenDelivery::Cookie, &meta())
+            .login_without_mfa("ada@example.com", "wrong-password-here", TokenDelivery::Cookie, &meta())
             .await;
     }
     let claims = claims_of(&h, &ada);
@@ -248,7 +248,7 @@ async fn disabling_a_user_ends_their_sessions_and_logins() {
     ));
     assert!(matches!(
         h.service
-            .login("bob@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+            .login_without_mfa("bob@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
             .await,
         Err(AuthError::InvalidCredentials)
     ));
@@ -262,7 +262,7 @@ async fn disabling_a_user_ends_their_sessions_and_logins() {
         .await
         .unwrap();
     h.service
-        .login("bob@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("bob@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
 }

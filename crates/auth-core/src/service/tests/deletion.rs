@@ -1,7 +1,9 @@
 //! Deleting an account and exporting it.
 
 use super::*;
-use crate::account::{MfaStatus, PasskeySummary};
+use crate::account::PasskeySummary;
+use crate::mfa::recovery;
+use crate::ports::StoredTotp;
 use crate::throttle::{FREE_ATTEMPTS, throttle_key};
 
 fn claims_of(h: &Harness, logged_in: &LoggedIn) -> AccessClaims {
@@ -72,7 +74,7 @@ async fn guesses_back_off_like_every_credential_check() {
     // The same backoff as login's.
     let login = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(matches!(login, Err(AuthError::RateLimited { .. })), "{login:?}");
     assert!(h.store.lock().users.contains_key(&claims.sub));
@@ -88,7 +90,7 @@ async fn the_right_password_deletes_everything_and_revokes_every_session_at_once
     let ada = h.register("ada@example.com").await;
     let other_device = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Body, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Body, &meta())
         .await
         .unwrap();
     let bob = h.register("bob@example.com").await;
@@ -106,14 +108,16 @@ async fn the_right_password_deletes_everything_and_revokes_every_session_at_once
                 backup_state: false,
             },
         ));
-        state.mfa.insert(
+        state.totp.insert(
             claims.sub,
-            MfaStatus {
-                totp: true,
-                recovery_codes_left: 10,
-                passkeys: 1,
+            StoredTotp {
+                sealed_secret: vec![1; 8],
+                last_used_step: 0,
             },
         );
+        for hash in recovery::generate(claims.sub).stored {
+            state.recovery_codes.push((claims.sub, hash, None));
+        }
         // A failure left over from an earlier typo.
         state.throttle.insert(throttle_key("ada@example.com"), (1, T0));
     }
@@ -148,7 +152,7 @@ async fn the_right_password_deletes_everything_and_revokes_every_session_at_once
         assert!(!state.users.contains_key(&claims.sub));
         assert!(state.sessions.values().all(|s| s.user_id != claims.sub));
         assert!(state.events.iter().all(|e| e.user_id != claims.sub));
-        assert!(state.passkeys.is_empty() && !state.mfa.contains_key(&claims.sub));
+        assert!(state.passkeys.is_empty() && !state.totp.contains_key(&claims.sub) && state.recovery_codes.is_empty());
         assert!(
             state.throttle.is_empty(),
             "the throttle row keyed to the address is gone"
@@ -212,7 +216,7 @@ async fn administrators_list_deletions_and_users_cannot() {
     h.store.set_user(admin_user);
     let admin = h
         .service
-        .login("root@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("root@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     let bob = h.register("bob@example.com").await;
@@ -249,14 +253,9 @@ async fn an_export_holds_every_event_however_many() {
         ));
     }
     h.register("bob@example.com").await;
-    h.store.lock().mfa.insert(
-        claims.sub,
-        MfaStatus {
-            totp: false,
-            recovery_codes_left: 3,
-            passkeys: 0,
-        },
-    );
+    for hash in recovery::generate(claims.sub).stored.into_iter().take(3) {
+        h.store.lock().recovery_codes.push((claims.sub, hash, None));
+    }
 
     let export = h.service.export_account(&claims).await.unwrap();
 

@@ -149,7 +149,7 @@ async fn register_normalises_unicode_and_refuses_look_alikes() {
     // The other spelling logs in to the same account.
     let logged_in = h
         .service
-        .login("JOSE\u{301}@example.com", PASSWORD, TokenDelivery::Body, &meta())
+        .login_without_mfa("JOSE\u{301}@example.com", PASSWORD, TokenDelivery::Body, &meta())
         .await
         .unwrap();
     assert_eq!(logged_in.user.id, ada.user.id);
@@ -205,7 +205,7 @@ async fn login_starts_a_new_session() {
     h.clock.advance(Duration::minutes(3));
     let logged_in = h
         .service
-        .login(" ADA@example.com", PASSWORD, TokenDelivery::Body, &meta())
+        .login_without_mfa(" ADA@example.com", PASSWORD, TokenDelivery::Body, &meta())
         .await
         .unwrap();
     assert_eq!(logged_in.user.id, registered.user.id);
@@ -227,7 +227,7 @@ async fn login_with_a_wrong_password_records_login_failed() {
     let sessions_before = h.store.lock().sessions.len();
     let result = h
         .service
-        .login(
+        .login_without_mfa(
             "ada@example.com",
             "tangerine-otter-cobalt-93",
             TokenDelivery::Cookie,
@@ -250,7 +250,10 @@ async fn unknown_and_malformed_emails_cost_a_dummy_verification() {
     h.register("ada@example.com").await;
     let events_before = h.store.events().len();
     for email in ["nobody@example.com", "not an email", ""] {
-        let result = h.service.login(email, PASSWORD, TokenDelivery::Cookie, &meta()).await;
+        let result = h
+            .service
+            .login_without_mfa(email, PASSWORD, TokenDelivery::Cookie, &meta())
+            .await;
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
             "{email:?}: {result:?}"
@@ -272,7 +275,7 @@ async fn disabled_users_cannot_log_in_but_cost_the_same() {
     for password in [PASSWORD, "wrong password entirely"] {
         let result = h
             .service
-            .login("ada@example.com", password, TokenDelivery::Cookie, &meta())
+            .login_without_mfa("ada@example.com", password, TokenDelivery::Cookie, &meta())
             .await;
         assert!(matches!(result, Err(AuthError::InvalidCredentials)), "{result:?}");
     }
@@ -291,7 +294,7 @@ async fn unreadable_stored_hash_is_a_failed_login() {
     h.store.set_user(user);
     let result = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(matches!(result, Err(AuthError::InvalidCredentials)), "{result:?}");
     assert_eq!(h.store.kinds().last(), Some(&EventKind::LoginFailed));
@@ -311,7 +314,7 @@ async fn login_upgrades_an_outdated_hash() {
     h.store.set_user(user.clone());
 
     h.service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     let upgraded = h.store.user_by_email("ada@example.com").password_hash;
@@ -324,7 +327,7 @@ async fn login_upgrades_an_outdated_hash() {
 
     // A current hash is left alone.
     h.service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     assert_eq!(h.store.user_by_email("ada@example.com").password_hash, upgraded);

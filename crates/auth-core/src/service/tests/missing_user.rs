@@ -64,7 +64,7 @@ async fn an_admin_acting_on_a_deleted_user_gets_not_found() {
     h.store.set_user(user);
     let admin = h
         .service
-        .login("root@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("root@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     let claims = h.service.authenticate(&admin.tokens.access_token).unwrap();

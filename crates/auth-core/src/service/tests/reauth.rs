@@ -28,7 +28,7 @@ async fn a_login_records_now_and_the_password_in_session_and_token() {
     h.clock.advance(Duration::minutes(3));
     let login = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     let session = h.store.session(login.tokens.session_id);
@@ -191,7 +191,7 @@ async fn a_wrong_password_is_invalid_credentials_and_counts_toward_the_backoff()
     ));
     let login = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(matches!(login, Err(AuthError::RateLimited { .. })), "{login:?}");
     // And the per-client allowance is taken like a login's.
@@ -229,7 +229,7 @@ async fn an_admin_change_needs_recent_auth_only_when_something_changes() {
     h.store.set_user(admin);
     let login = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     h.clock.advance(Duration::minutes(11));

@@ -16,7 +16,9 @@ async fn forgot(h: &Harness, email: &str) {
 }
 
 async fn login(h: &Harness, email: &str, password: &str) -> Result<LoggedIn, AuthError> {
-    h.service.login(email, password, TokenDelivery::Cookie, &meta()).await
+    h.service
+        .login_without_mfa(email, password, TokenDelivery::Cookie, &meta())
+        .await
 }
 
 #[tokio::test]

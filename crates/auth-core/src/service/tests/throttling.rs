@@ -5,7 +5,7 @@ use crate::throttle::FREE_ATTEMPTS;
 
 async fn fail(h: &Harness, email: &str) -> AuthError {
     h.service
-        .login(email, "wrong-password-here", TokenDelivery::Cookie, &meta())
+        .login_without_mfa(email, "wrong-password-here", TokenDelivery::Cookie, &meta())
         .await
         .unwrap_err()
 }
@@ -24,7 +24,7 @@ async fn repeated_failures_back_off_without_checking_the_password() {
     // Even the right password waits: the backoff is checked first.
     let blocked = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     let Err(AuthError::RateLimited { retry_after_secs }) = blocked else {
         panic!("expected a backoff: {blocked:?}")
@@ -38,7 +38,7 @@ async fn repeated_failures_back_off_without_checking_the_password() {
 
     h.clock.advance(Duration::seconds(1));
     h.service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
     // A success resets the count.
@@ -71,7 +71,7 @@ async fn the_backoff_is_capped_so_nobody_is_locked_out_for_good() {
         h.clock.advance(crate::throttle::MAX_BACKOFF);
     }
     h.service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await
         .unwrap();
 }
@@ -116,7 +116,7 @@ async fn password_change_guesses_back_off_and_the_next_login_meets_it() {
     // The account's backoff is shared: a login (in any spelling of the address) meets it too.
     let login = h
         .service
-        .login(" ADA@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa(" ADA@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(matches!(login, Err(AuthError::RateLimited { .. })), "{login:?}");
     assert_eq!(
@@ -168,7 +168,7 @@ async fn every_credential_check_takes_from_the_client_allowance_first() {
     let dummies = h.hasher.dummy_verifies.load(Ordering::SeqCst);
     let login = h
         .service
-        .login("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("ada@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(
         matches!(login, Err(AuthError::RateLimited { retry_after_secs: 7 })),
@@ -176,7 +176,7 @@ async fn every_credential_check_takes_from_the_client_allowance_first() {
     );
     let unknown = h
         .service
-        .login("nobody@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
+        .login_without_mfa("nobody@example.com", PASSWORD, TokenDelivery::Cookie, &meta())
         .await;
     assert!(matches!(unknown, Err(AuthError::RateLimited { retry_after_secs: 7 })));
     assert!(matches!(
