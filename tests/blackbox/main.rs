@@ -4,6 +4,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod harness;
+// The software platform authenticator the relying party's own tests use.
+#[path = "../../crates/passkeys/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod authenticator;
 mod tokens;
 
 mod account;
@@ -22,6 +26,7 @@ mod mail;
 mod mfa;
 mod missing_user;
 mod multi_instance;
+mod passkeys;
 mod reauth;
 mod recovery;
 mod refresh;

@@ -204,7 +204,8 @@ async fn a_reauth_body_carries_exactly_one_credential(db: &TestDatabase) {
     for body in [
         json!({}),
         json!({"password": null}),
-        json!({"credential": {"id": "x"}}),
+        json!({"credential": {"id": "x"}, "password": PASSWORD}),
+        json!({"recovery_code": "x"}),
         json!({"password": PASSWORD, "totp_code": "123456"}),
         json!({"password": 12}),
     ] {

@@ -1,5 +1,9 @@
-"""The generated Python client against the real binary: token_delivery=body, Bearer, refresh."""
+"""The generated Python client against the real binary: token_delivery=body, Bearer, refresh,
+and a login with a second factor (TOTP, a recovery code) completed with the body's mfa_token."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -12,12 +16,30 @@ import urllib.request
 import uuid
 
 from tessera_client import AuthenticatedClient, Client
-from tessera_client.api.auth import login, logout, refresh, register
-from tessera_client.api.me import get_me
-from tessera_client.models import LoginRequest, RefreshTokenRequest, RegisterRequest, TokenDeliveryView
+from tessera_client.api.auth import complete_mfa, login, logout, refresh, register
+from tessera_client.api.me import confirm_totp, get_me, get_mfa_status, start_totp_enrolment
+from tessera_client.models import (
+    AuthResponse,
+    CompleteMfaRequest,
+    ConfirmTotpRequest,
+    LoginRequest,
+    MfaChallengeResponse,
+    RefreshTokenRequest,
+    RegisterRequest,
+    TokenDeliveryView,
+)
 from tessera_client.types import UNSET
 
 PASSWORD = "velvet orbit canyon pickle 42"
+
+
+def totp_code(secret: str, step: int) -> str:
+    """RFC 6238 (SHA-1, 6 digits) for time step `step` of the base32 `secret` the server showed."""
+    key = base64.b32decode(secret.replace(" ", "").upper() + "=" * (-len(secret.replace(" ", "")) % 8))
+    digest = hmac.new(key, step.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset : offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
 
 
 def free_port() -> int:
@@ -137,6 +159,67 @@ class GeneratedClientTest(unittest.TestCase):
             body=RefreshTokenRequest(refresh_token=session.refresh_token),
         )
         self.assertEqual(after.status_code, 401)
+
+    def body_login(self, email: str):
+        return login.sync_detailed(
+            client=self.client(),
+            body=LoginRequest(email=email, password=PASSWORD, token_delivery=TokenDeliveryView.BODY),
+        )
+
+    def test_a_second_factor_completes_a_body_login(self) -> None:
+        email = f"py-{uuid.uuid4().hex[:8]}@example.com"
+        register.sync(client=self.client(), body=RegisterRequest(email=email, password=PASSWORD, name="Two"))
+        session = self.body_login(email).parsed
+        self.assertIsInstance(session, AuthResponse)
+        me = self.bearer(session.access_token)
+
+        # Enrol: the secret as shown, a first code from the current time step (the server's clock
+        # is the real one here; a step later than the confirmation's is accepted next, within
+        # the ±1 step window, without waiting).
+        started = start_totp_enrolment.sync_detailed(client=me)
+        self.assertEqual(started.status_code, 200, started.content)
+        self.assertTrue(started.parsed.otpauth_uri.startswith("otpauth://totp/"))
+        step = int(time.time()) // 30
+        confirmed = confirm_totp.sync_detailed(
+            client=me, body=ConfirmTotpRequest(code=totp_code(started.parsed.secret, step))
+        )
+        self.assertEqual(confirmed.status_code, 200, confirmed.content)
+        recovery_codes = confirmed.parsed.recovery_codes
+        self.assertEqual(len(recovery_codes), 10)
+        status = get_mfa_status.sync(client=me)
+        self.assertTrue(status.totp)
+
+        # The password alone: 202 with an mfa_token, no tokens.
+        challenged = self.body_login(email)
+        self.assertEqual(challenged.status_code, 202, challenged.content)
+        self.assertIsInstance(challenged.parsed, MfaChallengeResponse)
+        self.assertEqual(challenged.parsed.methods, ["totp", "recovery_code"])
+        token = challenged.parsed.mfa_token
+        self.assertTrue(token)
+        wrong = complete_mfa.sync_detailed(
+            client=self.client(strict=False), body=CompleteMfaRequest(mfa_token=token, totp_code="000000")
+        )
+        self.assertEqual(wrong.status_code, 401)
+        self.assertEqual(json.loads(wrong.content)["code"], "mfa_failed")
+        done = complete_mfa.sync(
+            client=self.client(),
+            body=CompleteMfaRequest(mfa_token=token, totp_code=totp_code(started.parsed.secret, step + 1)),
+        )
+        self.assertTrue(done.access_token and done.refresh_token)
+        after = get_me.sync(client=self.bearer(done.access_token))
+        self.assertEqual(after.amr, ["pwd", "otp", "mfa"])
+
+        # A recovery code, once.
+        token = self.body_login(email).parsed.mfa_token
+        done = complete_mfa.sync(
+            client=self.client(), body=CompleteMfaRequest(mfa_token=token, recovery_code=recovery_codes[0])
+        )
+        self.assertEqual(get_me.sync(client=self.bearer(done.access_token)).amr, ["pwd", "mfa"])
+        token = self.body_login(email).parsed.mfa_token
+        reused = complete_mfa.sync_detailed(
+            client=self.client(strict=False), body=CompleteMfaRequest(mfa_token=token, recovery_code=recovery_codes[0])
+        )
+        self.assertEqual(reused.status_code, 401)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ use crate::endpoints::auth::AuthApi;
 use crate::endpoints::keys::KeysApi;
 use crate::endpoints::me::MeApi;
 use crate::endpoints::mfa::MfaApi;
+use crate::endpoints::passkeys::{PasskeyLoginApi, PasskeysApi};
 use crate::endpoints::recovery::RecoveryApi;
 use crate::endpoints::sessions::SessionsApi;
 use crate::endpoints::system::SystemApi;
@@ -27,9 +28,11 @@ use crate::state::SharedState;
 
 type Apis = (
     AuthApi,
+    PasskeyLoginApi,
     RecoveryApi,
     MfaApi,
     MeApi,
+    PasskeysApi,
     SessionsApi,
     AdminApi,
     KeysApi,
@@ -44,6 +47,7 @@ const DECLARED: &[Declared] = &[
     endpoints::recovery::PROBLEMS,
     endpoints::mfa::PROBLEMS,
     endpoints::me::PROBLEMS,
+    endpoints::passkeys::PROBLEMS,
     endpoints::sessions::PROBLEMS,
     endpoints::admin::PROBLEMS,
     endpoints::keys::PROBLEMS,
@@ -60,9 +64,11 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AuthApi,
+            PasskeyLoginApi,
             RecoveryApi,
             MfaApi,
             MeApi,
+            PasskeysApi,
             SessionsApi,
             AdminApi,
             KeysApi,

@@ -13,6 +13,8 @@ use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use tessera_auth_core::AuthError;
 use tessera_auth_core::error::{CsrfFailure, Refused};
+use tessera_auth_core::mfa::ceremony::CeremonyError;
+use tessera_auth_core::mfa::passkey::{PasskeyError, PasskeysUnavailable};
 use tessera_auth_core::mfa::policy::ReauthMethod;
 use tessera_auth_core::ports::StoreError;
 
@@ -55,6 +57,14 @@ pub enum ProblemCode {
     /// A second factor (TOTP or recovery code) that is wrong, malformed or used, or an MFA
     /// challenge that is unknown, expired or used up: one code for all.
     MfaFailed,
+    /// A WebAuthn response that is malformed or answers no live ceremony (400: start again), or
+    /// that does not verify (401).
+    WebauthnFailed,
+    /// This deployment cannot offer passkeys (its public origin is an IP address, or plain http
+    /// off localhost); the SPA hides passkey features.
+    PasskeysUnavailable,
+    /// One factor where the user needs two: a passkey login without user verification.
+    MfaRequired,
 }
 
 impl ProblemCode {
@@ -94,6 +104,17 @@ impl ProblemCode {
             ProblemCode::EmailUnverified => vec![AuthError::EmailUnverified.into()],
             ProblemCode::EmailAlreadyVerified => vec![AuthError::EmailAlreadyVerified.into()],
             ProblemCode::MfaFailed => vec![AuthError::MfaFailed.into()],
+            ProblemCode::WebauthnFailed => vec![
+                AuthError::Ceremony(CeremonyError::Unknown).into(),
+                AuthError::Passkey(PasskeyError::Rejected("signature")).into(),
+            ],
+            ProblemCode::PasskeysUnavailable => vec![
+                AuthError::Passkey(PasskeyError::Unavailable(PasskeysUnavailable::IpAddressHost(
+                    "127.0.0.1".to_owned(),
+                )))
+                .into(),
+            ],
+            ProblemCode::MfaRequired => vec![AuthError::MfaRequired.into()],
             ProblemCode::NotFound => vec![ApiError::not_found()],
             ProblemCode::MethodNotAllowed => vec![ApiError::method_not_allowed()],
             ProblemCode::PayloadTooLarge => vec![ApiError::payload_too_large()],
@@ -403,6 +424,26 @@ fn problem_of(err: AuthError) -> ApiError {
                     .to_owned(),
             )
         },
+        AuthError::Passkey(error) => passkey_problem(error),
+        AuthError::Ceremony(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::WebauthnFailed,
+            "this WebAuthn ceremony is unknown, already finished, expired or someone else's: start again".to_owned(),
+        ),
+        AuthError::PasskeyCounterRegressed { passkey_id } => {
+            // A possible clone of a device-bound key: worth an operator's look. The id names the
+            // row; no credential material is logged.
+            tracing::warn!(%passkey_id, "passkey signature counter did not increase; assertion refused");
+            webauthn_refused("the passkey's signature counter did not increase")
+        }
+        AuthError::MfaRequired => ApiError {
+            www_authenticate: Some(BEARER),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::MfaRequired,
+                "this account needs two factors: use a passkey that verifies you (PIN or biometrics), or log in with the password and a second factor".to_owned(),
+            )
+        },
         AuthError::Store(err @ StoreError::Unavailable(_)) => {
             tracing::error!(error = %err, "storage unavailable; the request changed nothing");
             ApiError::storage_unavailable()
@@ -413,6 +454,42 @@ fn problem_of(err: AuthError) -> ApiError {
         }
         AuthError::Internal(message) => {
             tracing::error!(error = %message, "internal failure");
+            ApiError::internal()
+        }
+    }
+}
+
+/// 401 `webauthn_failed`: the response was well formed and does not verify.
+fn webauthn_refused(detail: &str) -> ApiError {
+    ApiError {
+        www_authenticate: Some(BEARER),
+        ..ApiError::new(StatusCode::UNAUTHORIZED, ProblemCode::WebauthnFailed, detail.to_owned())
+    }
+}
+
+/// The relying party's errors (`docs/second-factors.md`, "Errors"). Their messages are fixed
+/// strings that name no credential material.
+fn passkey_problem(error: PasskeyError) -> ApiError {
+    match error {
+        PasskeyError::Unavailable(reason) => ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::PasskeysUnavailable,
+            format!("passkeys are not available on this server: {reason}"),
+        ),
+        PasskeyError::Malformed(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, ProblemCode::WebauthnFailed, error.to_string())
+        }
+        PasskeyError::CounterRegressed => {
+            // As `AuthError::PasskeyCounterRegressed`, where the relying party itself saw it (an
+            // assertion by one of a known user's passkeys): worth an operator's look.
+            tracing::warn!("passkey signature counter did not increase; assertion refused");
+            webauthn_refused(&error.to_string())
+        }
+        PasskeyError::Rejected(_) | PasskeyError::UserNotVerified | PasskeyError::UnknownCredential => {
+            webauthn_refused(&error.to_string())
+        }
+        PasskeyError::Internal(message) => {
+            tracing::error!(error = %message, "WebAuthn state failure");
             ApiError::internal()
         }
     }

@@ -97,6 +97,11 @@ pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
     match path.trim_end_matches('/') {
         // Each mails someone (forgot) or hashes a password (reset).
         "/api/auth/register" | "/api/auth/password/forgot" | "/api/auth/password/reset" => Some(Bucket::Credentials),
+        // A passkey login's options write a ceremony row and need no account: limited, so
+        // they cannot fill the table; the assertion is a credential check like a login.
+        "/api/auth/passkey/options" | "/api/auth/passkey" => Some(Bucket::Credentials),
+        // Likewise a second factor's passkey options, which need only a login's challenge.
+        "/api/auth/mfa/passkey/options" => Some(Bucket::Credentials),
         "/api/auth/refresh" => Some(Bucket::Refresh),
         _ => None,
     }
@@ -193,6 +198,17 @@ mod tests {
             );
         }
         assert_eq!(bucket_for(&Method::POST, "/api/auth/email/verify"), None);
+        for passkey in [
+            "/api/auth/passkey/options",
+            "/api/auth/passkey",
+            "/api/auth/mfa/passkey/options",
+        ] {
+            assert_eq!(
+                bucket_for(&Method::POST, passkey),
+                Some(Bucket::Credentials),
+                "{passkey}"
+            );
+        }
         assert_eq!(bucket_for(&Method::GET, "/api/auth/login"), None);
         assert_eq!(bucket_for(&Method::POST, "/api/auth/logout"), None);
         assert_eq!(bucket_for(&Method::GET, "/api/me"), None);

@@ -20,9 +20,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(config: crate::config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.addr;
+    let passkeys_unavailable = crate::startup::passkeys_unavailable(&config);
     let state = build_state(config).await?;
     let server = start(state, addr, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "tessera listening; Swagger UI at /api/docs");
+    if let Some(reason) = passkeys_unavailable {
+        tracing::warn!(%reason, "passkeys are unavailable: every passkey endpoint answers 409 passkeys_unavailable");
+    }
     server.wait().await?;
     tracing::info!("tessera stopped");
     Ok(())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tessera_auth_core::access::{AccessTokenConfig, KeyRing, KeyRingError, StoredSigningKey, generate_ed25519_key};
 use tessera_auth_core::clock::{Clock, SystemClock};
+use tessera_auth_core::mfa::passkey::{PasskeyRelyingParty, PasskeysUnavailable, UnavailablePasskeys};
 use tessera_auth_core::mfa::totp::TotpIssuer;
 use tessera_auth_core::password::{Argon2Params, PasswordHasher};
 use tessera_auth_core::ports::{KeyRepository, StoreError};
@@ -14,7 +15,9 @@ use tessera_auth_core::revocation::RevocationSet;
 use tessera_auth_core::secret::MasterKey;
 use tessera_auth_core::service::{AuthService, AuthServiceParts, MailPolicy};
 use tessera_auth_core::session::SessionPolicy;
+use tessera_passkeys::RelyingParty;
 use tessera_store::SeaStore;
+use url::Url;
 
 use crate::config::{Config, JwtSigning};
 use crate::cookies::CookieFactory;
@@ -168,6 +171,32 @@ pub fn key_ring_from(keys: &[StoredSigningKey], state: &AppState) -> Result<KeyR
         .key_ring_from(keys, &state.master_key.key_encryption_key())
 }
 
+/// The WebAuthn relying party of `TESSERA_PUBLIC_ORIGIN` (its host is the relying-party id)
+/// and `TESSERA_ALLOWED_ORIGINS`; where that origin cannot be one (an IP address, plain http
+/// off localhost), one that answers every passkey request 409 `passkeys_unavailable`, and why.
+fn relying_party(config: &Config) -> (Arc<dyn PasskeyRelyingParty>, Option<PasskeysUnavailable>) {
+    let allowed: Vec<Url> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|origin| Url::parse(origin).ok())
+        .collect();
+    let (relying_party, unavailable) = match Url::parse(&config.public_origin) {
+        Ok(public) => RelyingParty::from_config(&public, &allowed, "Tessera"),
+        Err(_) => {
+            let reason = PasskeysUnavailable::UnusableOrigin(config.public_origin.clone());
+            let unavailable: Arc<dyn PasskeyRelyingParty> = Arc::new(UnavailablePasskeys(reason.clone()));
+            (unavailable, Some(reason))
+        }
+    };
+    (relying_party, unavailable)
+}
+
+/// Why this configuration cannot offer passkeys, if it cannot: `tessera serve` says so at
+/// start-up (the CLI's other commands need no passkeys and stay quiet).
+pub fn passkeys_unavailable(config: &Config) -> Option<PasskeysUnavailable> {
+    relying_party(config).1
+}
+
 pub async fn build_state(config: Config) -> Result<SharedState, StartupError> {
     build_state_with_clock(config, Arc::new(SystemClock), Argon2Params::default()).await
 }
@@ -190,6 +219,7 @@ pub async fn build_state_with_clock(
     passwords.prepare_in_background();
 
     let rate_limits = Arc::new(IpRateLimits::new(config.rate_limit_per_ip));
+    let (passkeys, _) = relying_party(&config);
     let service = AuthService::new(AuthServiceParts {
         store: Arc::new(store.clone()),
         passwords,
@@ -215,6 +245,7 @@ pub async fn build_state_with_clock(
         },
         totp_key: master.totp_encryption_key(),
         totp_issuer: TotpIssuer::new(&config.issuer),
+        passkeys,
     });
     service.fill_revocations().await?;
     let cookies = CookieFactory::new(config.cookie_secure);

@@ -1,5 +1,7 @@
 //! The domain's error type. The api maps every variant to a problem response in one place.
 
+use crate::mfa::ceremony::CeremonyError;
+use crate::mfa::passkey::PasskeyError;
 use crate::mfa::policy::ReauthMethod;
 use crate::ports::StoreError;
 
@@ -56,6 +58,21 @@ pub enum AuthError {
     /// or used up: one answer for all (401 `mfa_failed`).
     #[error("the second factor was not accepted")]
     MfaFailed,
+    /// A WebAuthn failure: `passkeys_unavailable` (409) or `webauthn_failed` (400 for a
+    /// malformed credential, 401 for one that does not verify), see `docs/second-factors.md`.
+    #[error(transparent)]
+    Passkey(#[from] PasskeyError),
+    /// The ceremony a WebAuthn response answers is unknown, finished, expired or someone
+    /// else's: 400 `webauthn_failed` (start again).
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
+    /// A device-bound passkey's signature counter did not increase: a possible clone. Refused
+    /// (401 `webauthn_failed`) and logged with the passkey's id.
+    #[error("the signature counter of passkey {passkey_id} did not increase")]
+    PasskeyCounterRegressed { passkey_id: uuid::Uuid },
+    /// One factor where the user needs two: a passkey login without user verification.
+    #[error("a second factor is required")]
+    MfaRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Hashing or key failures: a server fault, never the client's.
@@ -120,6 +137,10 @@ impl AuthError {
             | AuthError::EmailUnverified
             | AuthError::EmailAlreadyVerified
             | AuthError::MfaFailed
+            | AuthError::Passkey(_)
+            | AuthError::Ceremony(_)
+            | AuthError::PasskeyCounterRegressed { .. }
+            | AuthError::MfaRequired
             | AuthError::Store(_)
             | AuthError::Internal(_) => false,
         }

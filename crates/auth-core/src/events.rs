@@ -34,10 +34,14 @@ pub enum EventKind {
     MfaFailed,
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
+    /// A passkey was registered to the account.
+    PasskeyAdded,
+    /// A passkey was deleted from the account.
+    PasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::AccountCreated,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -58,6 +62,8 @@ impl EventKind {
         EventKind::MfaFailed,
         EventKind::RecoveryCodeUsed,
         EventKind::RecoveryCodesRegenerated,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,8 @@ impl EventKind {
             EventKind::MfaFailed => "mfa_failed",
             EventKind::RecoveryCodeUsed => "recovery_code_used",
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
         }
     }
 

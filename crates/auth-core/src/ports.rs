@@ -13,6 +13,7 @@ use crate::mail::SealedMail;
 use crate::mail_token::{MailTokenHash, MailTokenRecord, NewMailToken};
 use crate::mfa::ceremony::{Ceremony, CeremonyKey};
 use crate::mfa::challenge::{ChallengeKey, MfaChallenge};
+use crate::mfa::passkey::StoredPasskey;
 use crate::mfa::recovery::RecoveryCodeHash;
 use crate::password::{PasswordError, Verification};
 use crate::refresh::{ExpectedRotation, RefreshDecision};
@@ -31,6 +32,10 @@ pub enum StoreError {
     /// The account was disabled (or deleted) while a session was being created for it.
     #[error("the account is disabled")]
     AccountDisabled,
+    /// The passkey's credential id is registered already (to this account or another): decided
+    /// by the unique constraint on `passkeys.credential_id`.
+    #[error("this passkey's credential is registered already")]
+    CredentialTaken,
     /// The storage cannot serve the request right now, and nothing was changed: it is unreachable
     /// (connection refused, closed or reset; pool exhausted; server shutting down), out of disk
     /// or memory, read-only, locked by another writer, or failing I/O. Retrying later may succeed.
@@ -430,6 +435,46 @@ impl std::fmt::Debug for StoredTotp {
     }
 }
 
+/// A passkey to store: what the relying party verified at registration, named by its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPasskey {
+    /// `last_used_at` is `None`; `created_at` is the registration's time.
+    pub passkey: StoredPasskey,
+    /// Whether the authenticator verified the user at registration.
+    pub user_verified: bool,
+    /// `response.transports` as the browser reported them (`internal`, `hybrid`, ...).
+    pub transports: Vec<String>,
+}
+
+/// What a verified assertion changes on its passkey.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasskeyUse {
+    pub passkey_id: Uuid,
+    pub user_id: Uuid,
+    /// The counter after this assertion (never below the stored one).
+    pub sign_count: u32,
+    /// The stored counter must be below `sign_count`, not only at most it: a device-bound key
+    /// that counts must count up on every assertion (equal means a clone or a replayed one).
+    pub require_increase: bool,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// The relying party's credential to store, when it changed.
+    pub credential: Option<Vec<u8>>,
+    pub at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for PasskeyUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyUse")
+            .field("passkey_id", &self.passkey_id)
+            .field("user_id", &self.user_id)
+            .field("sign_count", &self.sign_count)
+            .field("require_increase", &self.require_increase)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A change of a user's second factors, with what it leaves behind: its event and the notices
 /// mailed to the user (one per factor added or removed), written in the same transaction.
 #[derive(Debug, Clone)]
@@ -529,6 +574,44 @@ pub trait MfaChallengeRepository: Send + Sync {
     // (`CeremonyRepository::sweep_expired_ceremonies`).
 }
 
+/// The `passkeys` table (see `docs/second-factors.md`, "Storage").
+#[async_trait]
+pub trait PasskeyRepository: Send + Sync {
+    /// One transaction: inserts the passkey, records `event` (`passkey_added`) and queues
+    /// `notice`. [`StoreError::CredentialTaken`] (nothing written) when its credential id is
+    /// registered already, to anyone.
+    async fn add_passkey(
+        &self,
+        passkey: NewPasskey,
+        event: SecurityEvent,
+        notice: SealedMail,
+    ) -> Result<(), StoreError>;
+
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>, StoreError>;
+
+    async fn find_passkey_by_credential_id(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>, StoreError>;
+
+    /// Renames passkey `id` if it is `user_id`'s; `None` (nothing written) otherwise.
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> Result<Option<StoredPasskey>, StoreError>;
+
+    /// One transaction: deletes passkey `id` if it is `user_id`'s, records `event`
+    /// (`passkey_removed`) and queues `notice`. `false` (nothing written) when it is not.
+    async fn delete_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        event: SecurityEvent,
+        notice: SealedMail,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores what an assertion changed: one conditional write, `… WHERE id = :id AND user_id =
+    /// :u AND sign_count <= :new` (`<` with [`PasskeyUse::require_increase`]), so assertions
+    /// racing each other cannot move the counter back. `false` (nothing written) when the
+    /// condition failed: the passkey is gone, or another assertion stored a higher counter.
+    async fn record_passkey_use(&self, passkey_use: &PasskeyUse) -> Result<bool, StoreError>;
+}
+
 /// Server-side state between the two requests of a ceremony (`mfa::ceremony`): WebAuthn
 /// challenges and pending TOTP enrolments, in the database so that any instance can finish what
 /// another started.
@@ -558,6 +641,7 @@ pub trait Store:
     + MailTokenRepository
     + SecondFactorRepository
     + MfaChallengeRepository
+    + PasskeyRepository
     + CeremonyRepository
 {
 }
@@ -572,6 +656,7 @@ impl<
         + MailTokenRepository
         + SecondFactorRepository
         + MfaChallengeRepository
+        + PasskeyRepository
         + CeremonyRepository,
 > Store for T
 {

@@ -7,16 +7,16 @@
 //! - what the user can re-authenticate with comes from what they have enrolled
 //!   ([`EnrolledFactors::reauth_methods`], beside the login policy): the list a `reauth_required`
 //!   answer carries;
-//! - [`ReauthCredential`] is what a re-authentication presents, and [`ReauthCredential::amr`]
-//!   what the session records for it.
+//! - [`ReauthCredential`] is what a re-authentication presents.
 
 use std::fmt;
 
+use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 use crate::access::AccessClaims;
 use crate::error::AuthError;
-use crate::mfa::policy::{Amr, AmrSet, EnrolledFactors};
+use crate::mfa::policy::EnrolledFactors;
 
 /// Whether the session behind `claims` proved a credential recently enough: at most `max_age`
 /// before `now` (a proof exactly `max_age` old still counts). Else
@@ -36,23 +36,15 @@ pub fn require_recent(
     }
 }
 
-/// A credential presented to POST /api/auth/reauth (a passkey assertion is to come); each
-/// variant says what the session's `amr` becomes.
+/// A credential presented to POST /api/auth/reauth. The session's `amr` becomes the proof's own
+/// values: `pwd`, `otp`, or the passkey's `hwk`/`swk` (with `user` when it verified the user).
 #[derive(Clone, Copy)]
 pub enum ReauthCredential<'a> {
     Password(&'a str),
     /// A code of the user's authenticator app.
     Totp(&'a str),
-}
-
-impl ReauthCredential<'_> {
-    /// The session's new `amr`: the proof's own values (a password: `pwd`).
-    pub fn amr(self) -> AmrSet {
-        match self {
-            ReauthCredential::Password(_) => AmrSet::of(&[Amr::Pwd]),
-            ReauthCredential::Totp(_) => AmrSet::of(&[Amr::Otp]),
-        }
-    }
+    /// The browser's `toJSON()` of an assertion answering POST /api/auth/reauth/passkey/options.
+    Passkey(&'a Value),
 }
 
 impl fmt::Debug for ReauthCredential<'_> {
@@ -60,6 +52,7 @@ impl fmt::Debug for ReauthCredential<'_> {
         match self {
             ReauthCredential::Password(_) => f.write_str("Password(<redacted>)"),
             ReauthCredential::Totp(_) => f.write_str("Totp(<redacted>)"),
+            ReauthCredential::Passkey(_) => f.write_str("Passkey(<assertion>)"),
         }
     }
 }
@@ -105,16 +98,12 @@ mod tests {
     }
 
     #[test]
-    fn a_password_proof_records_pwd_and_hides_the_password() {
-        let credential = ReauthCredential::Password("correct horse battery staple");
-        assert_eq!(credential.amr().to_claim(), vec!["pwd".to_owned()]);
-        assert!(!format!("{credential:?}").contains("horse"));
-    }
-
-    #[test]
-    fn a_totp_proof_records_otp_and_hides_the_code() {
-        let credential = ReauthCredential::Totp("123456");
-        assert_eq!(credential.amr().to_claim(), vec!["otp".to_owned()]);
-        assert!(!format!("{credential:?}").contains("123456"));
+    fn credentials_hide_what_they_carry() {
+        let password = ReauthCredential::Password("correct horse battery staple");
+        assert!(!format!("{password:?}").contains("horse"));
+        let code = ReauthCredential::Totp("123456");
+        assert!(!format!("{code:?}").contains("123456"));
+        let assertion = serde_json::json!({"response": {"signature": "c2VjcmV0"}});
+        assert!(!format!("{:?}", ReauthCredential::Passkey(&assertion)).contains("c2VjcmV0"));
     }
 }

@@ -15,6 +15,7 @@ use crate::csrf;
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
 use crate::mail::MailSealingKey;
+use crate::mfa::passkey::PasskeyRelyingParty;
 use crate::mfa::policy::{self as login_policy, AmrSet, EnrolledFactors, LoginDecision, LoginPath};
 use crate::mfa::totp::TotpIssuer;
 use crate::password::{self, PasswordError};
@@ -33,6 +34,7 @@ mod admin;
 mod ceremonies;
 mod credentials;
 mod mfa;
+mod passkeys;
 mod presented;
 mod reauth;
 mod recovery;
@@ -73,6 +75,9 @@ pub struct AuthServiceParts {
     pub totp_key: KeyEncryptionKey,
     /// The issuer authenticator apps show (`TESSERA_ISSUER`).
     pub totp_issuer: TotpIssuer,
+    /// The WebAuthn relying party (`tessera-passkeys`), or `UnavailablePasskeys` where this
+    /// deployment cannot offer passkeys.
+    pub passkeys: Arc<dyn PasskeyRelyingParty>,
 }
 
 pub struct AuthService {
@@ -92,6 +97,7 @@ pub struct AuthService {
     mail_policy: MailPolicy,
     totp_key: KeyEncryptionKey,
     totp_issuer: TotpIssuer,
+    passkeys: Arc<dyn PasskeyRelyingParty>,
 }
 
 /// Tokens for one session, as issued by login, register and refresh.
@@ -156,6 +162,7 @@ impl AuthService {
             mail_policy: parts.mail_policy,
             totp_key: parts.totp_key,
             totp_issuer: parts.totp_issuer,
+            passkeys: parts.passkeys,
         }
     }
 
@@ -331,9 +338,9 @@ impl AuthService {
         Ok(login_policy::decide(LoginPath::Password, &factors))
     }
 
-    /// The second factors `user` has enrolled, as the store has them: every decision that
-    /// depends on them (the login policy, the re-authentication methods) reads them here.
-    async fn enrolled_factors(&self, user: &User) -> Result<EnrolledFactors, AuthError> {
+    /// The second factors `user` has enrolled, as the store counts them. Every decision that
+    /// depends on them (the login policy, the re-authentication methods) starts here.
+    pub(super) async fn enrolled_factors(&self, user: &User) -> Result<EnrolledFactors, AuthError> {
         let status = self.store.mfa_status(user.id).await?;
         Ok(EnrolledFactors {
             totp: status.totp,
@@ -475,7 +482,7 @@ impl AuthService {
 
     /// Creates a session for `user`, recording `event` with it (`login_succeeded`, or
     /// `account_created` for the session registration starts), and issues its first tokens.
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         user: &User,
         amr: AmrSet,

@@ -29,9 +29,12 @@ use crate::service::{AuthService, AuthServiceParts, LoggedIn, LoginOutcome, Mail
 use crate::session::{SessionPolicy, TokenDelivery};
 
 mod fakes;
+mod passkey_store;
+mod relying_party;
 mod store;
 
 pub use fakes::{InlineHasher, RecordingPublisher, TestLimiter};
+pub use relying_party::{ScriptedKey, ScriptedRelyingParty};
 pub use store::{MemoryStore, State};
 
 pub const T0: OffsetDateTime = datetime!(2030-01-01 09:00 UTC);
@@ -100,6 +103,7 @@ pub fn harness_with(mail_policy: MailPolicy) -> Harness {
         mail_policy,
         totp_key: master.totp_encryption_key(),
         totp_issuer: TotpIssuer::new("Tessera"),
+        passkeys: Arc::new(ScriptedRelyingParty),
     });
     Harness {
         service,
@@ -181,6 +185,7 @@ impl Harness {
             mail_policy: self.mail_policy,
             totp_key: master.totp_encryption_key(),
             totp_issuer: TotpIssuer::new("Tessera"),
+            passkeys: Arc::new(ScriptedRelyingParty),
         })
     }
 

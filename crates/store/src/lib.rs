@@ -50,6 +50,7 @@ mod mail_queue;
 mod mail_tokens;
 mod mfa_challenges;
 pub mod notify;
+mod passkeys;
 mod sessions;
 mod time_value;
 mod totp;

@@ -1,16 +1,14 @@
 // Types derived from the generated spec (schema.gen.ts, made by `npm run generate` from
 // ../openapi/openapi.json). Pages name response shapes by path and method, never by hand.
 
-// TEMPORARY: `pending` adds the issue-11 operations until the spec has them (see pending.ts).
-import type { PendingProblemCode, WithPending } from './pending';
 import type { components, paths } from './schema.gen';
 
 /** Every path of the API, as the committed spec describes it. */
-export type Paths = WithPending<paths>;
+export type Paths = paths;
 
 export type Schemas = components['schemas'];
 export type Problem = Omit<Schemas['Problem'], 'code'> & { code: ProblemCode };
-export type ProblemCode = Schemas['ProblemCode'] | PendingProblemCode;
+export type ProblemCode = Schemas['ProblemCode'];
 export type Me = Schemas['MeResponse'];
 export type User = Schemas['User'];
 export type Role = Schemas['RoleView'];

@@ -52,8 +52,8 @@ pub struct RefreshTokenRequest {
 }
 
 /// A credential to prove again for the current session. Exactly one field: `password` (every
-/// user can use it) or `totp_code` (users with TOTP; the `methods` of a `reauth_required` say
-/// which a user has).
+/// user can use it), `totp_code` (users with TOTP) or `credential` (users with a passkey; the
+/// `methods` of a `reauth_required` say which a user has).
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ReauthRequest {
@@ -63,6 +63,10 @@ pub struct ReauthRequest {
     /// A current code of the user's authenticator app (6 digits).
     #[oai(validator(max_length = 32), write_only)]
     pub totp_code: Option<Text>,
+    /// The `PublicKeyCredential.toJSON()` of an assertion answering the options of POST
+    /// /api/auth/reauth/passkey/options.
+    #[oai(write_only)]
+    pub credential: Option<serde_json::Value>,
 }
 
 /// A login whose password was right, of a user with a second factor: no session yet. Complete
@@ -268,6 +272,8 @@ pub const PROBLEMS: Declared = &[
         &[
             ProblemCode::InvalidCredentials,
             ProblemCode::MfaFailed,
+            ProblemCode::WebauthnFailed,
+            ProblemCode::PasskeysUnavailable,
             ProblemCode::ValidationFailed,
             ProblemCode::RateLimited,
             ProblemCode::StorageUnavailable,
@@ -403,8 +409,11 @@ impl AuthApi {
     /// Operations that need a recent proof (a password change, an administrator's change of a
     /// role or disabled flag) answer 403 `reauth_required` with the `methods` to use here. A
     /// wrong password is 401 `invalid_credentials` and counts toward the account's login
-    /// backoff, like a failed login; a wrong TOTP code is 401 `mfa_failed` and counts the same.
-    /// Access tokens issued before keep their old `auth_time`.
+    /// backoff, like a failed login; a wrong TOTP code, or a passkey assertion that does not
+    /// verify, is 401 `mfa_failed` and counts the same (a malformed assertion, or one answering
+    /// no live ceremony, is 400 `webauthn_failed`: start again). The session's `amr` becomes the
+    /// credential's: `pwd`, `otp`, or `hwk`/`swk` (plus `user` when the passkey verified the
+    /// user). Access tokens issued before keep their old `auth_time`.
     #[oai(path = "/api/auth/reauth", method = "post", operation_id = "reauthenticate")]
     async fn reauthenticate(
         &self,
@@ -414,10 +423,11 @@ impl AuthApi {
         Meta(meta): Meta,
         body: Json<ReauthRequest>,
     ) -> Result<ReauthResult, ApiError> {
-        let credential = match (&body.password, &body.totp_code) {
-            (Some(password), None) => ReauthCredential::Password(password.as_str()),
-            (None, Some(code)) => ReauthCredential::Totp(code.as_str()),
-            _ => return Err(super::mfa::one_credential("password or totp_code")),
+        let credential = match (&body.password, &body.totp_code, &body.credential) {
+            (Some(password), None, None) => ReauthCredential::Password(password.as_str()),
+            (None, Some(code), None) => ReauthCredential::Totp(code.as_str()),
+            (None, None, Some(assertion)) => ReauthCredential::Passkey(assertion),
+            _ => return Err(super::mfa::one_credential("password, totp_code or credential")),
         };
         let reauthenticated = state.service.reauthenticate(&caller.claims, credential, &meta).await?;
         let access_token = match caller.via {

@@ -81,6 +81,8 @@ pub enum EventKindView {
     MfaFailed,
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl From<EventKind> for EventKindView {
@@ -106,6 +108,8 @@ impl From<EventKind> for EventKindView {
             EventKind::MfaFailed => EventKindView::MfaFailed,
             EventKind::RecoveryCodeUsed => EventKindView::RecoveryCodeUsed,
             EventKind::RecoveryCodesRegenerated => EventKindView::RecoveryCodesRegenerated,
+            EventKind::PasskeyAdded => EventKindView::PasskeyAdded,
+            EventKind::PasskeyRemoved => EventKindView::PasskeyRemoved,
         }
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::auth::{AuthResponse, auth_response, set_session_cookies};
+use super::passkeys::{OptionsResponse, PasskeyOptionsView};
 use super::text::Text;
 use crate::auth::Authenticated;
 use crate::client::Meta;
@@ -30,8 +31,8 @@ pub(crate) fn one_credential(choices: &str) -> ApiError {
     .into()
 }
 
-/// The second factor of a login that answered 202: exactly one of `totp_code` and
-/// `recovery_code`.
+/// The second factor of a login that answered 202: exactly one of `totp_code`, `recovery_code`
+/// and `credential`.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CompleteMfaRequest {
@@ -45,6 +46,20 @@ pub struct CompleteMfaRequest {
     /// One of the user's recovery codes (each works once).
     #[oai(validator(max_length = 64), write_only)]
     pub recovery_code: Option<Text>,
+    /// The `PublicKeyCredential.toJSON()` of an assertion answering the options of POST
+    /// /api/auth/mfa/passkey/options.
+    #[oai(write_only)]
+    pub credential: Option<serde_json::Value>,
+}
+
+/// Which login the passkey options are for.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MfaPasskeyOptionsRequest {
+    /// The login's `mfa_token` (`token_delivery: body` only; browsers send the `__Host-mfa`
+    /// cookie instead).
+    #[oai(validator(max_length = 64), write_only)]
+    pub mfa_token: Option<Text>,
 }
 
 /// Which second factors the caller has.
@@ -148,7 +163,18 @@ pub const PROBLEMS: Declared = &[
         "complete_mfa",
         &[
             ProblemCode::MfaFailed,
+            ProblemCode::WebauthnFailed,
+            ProblemCode::PasskeysUnavailable,
             ProblemCode::ValidationFailed,
+            ProblemCode::RateLimited,
+            ProblemCode::StorageUnavailable,
+        ],
+    ),
+    (
+        "mfa_passkey_options",
+        &[
+            ProblemCode::MfaFailed,
+            ProblemCode::PasskeysUnavailable,
             ProblemCode::RateLimited,
             ProblemCode::StorageUnavailable,
         ],
@@ -186,6 +212,15 @@ pub const PROBLEMS: Declared = &[
 
 pub struct MfaApi;
 
+/// The MFA challenge a request names: the body's `mfa_token` (body delivery) first, since a
+/// client that has one means it; else the `__Host-mfa` cookie.
+fn challenge_token(state: &SharedState, jar: &CookieJar, body_token: Option<&Text>) -> Result<String, ApiError> {
+    match body_token {
+        Some(token) => Ok(token.as_str().to_owned()),
+        None => Ok(state.cookies.get(jar, AuthCookie::Mfa).ok_or(AuthError::MfaFailed)?),
+    }
+}
+
 #[OpenApi]
 impl MfaApi {
     /// Complete a login that answered 202 with a second factor.
@@ -208,22 +243,42 @@ impl MfaApi {
         Meta(meta): Meta,
         body: Json<CompleteMfaRequest>,
     ) -> Result<CompleteMfaResponse, ApiError> {
-        let proof = match (&body.totp_code, &body.recovery_code) {
-            (Some(code), None) => SecondFactorProof::Totp(code.as_str()),
-            (None, Some(code)) => SecondFactorProof::RecoveryCode(code.as_str()),
-            _ => return Err(one_credential("totp_code or recovery_code")),
+        let proof = match (&body.totp_code, &body.recovery_code, &body.credential) {
+            (Some(code), None, None) => SecondFactorProof::Totp(code.as_str()),
+            (None, Some(code), None) => SecondFactorProof::RecoveryCode(code.as_str()),
+            (None, None, Some(assertion)) => SecondFactorProof::Passkey(assertion),
+            _ => return Err(one_credential("totp_code, recovery_code or credential")),
         };
-        // The body's token (body delivery) first: a client that has one means it.
-        let token = match &body.mfa_token {
-            Some(token) => token.as_str().to_owned(),
-            None => state.cookies.get(jar, AuthCookie::Mfa).ok_or(AuthError::MfaFailed)?,
-        };
+        let token = challenge_token(&state, jar, body.mfa_token.as_ref())?;
         let logged_in = state.service.complete_mfa(&token, proof, &meta).await?;
         if body.mfa_token.is_none() {
             state.cookies.clear(jar, AuthCookie::Mfa);
         }
         set_session_cookies(&state, jar, &logged_in.tokens);
         Ok(CompleteMfaResponse::Ok(Json(auth_response(&logged_in))))
+    }
+
+    /// Options for completing a login that answered 202 with a passkey.
+    ///
+    /// The challenge is the `__Host-mfa` cookie (browsers) or the body's `mfa_token`. The
+    /// options allow only the user's own passkeys; pass the assertion's `toJSON()` to POST
+    /// /api/auth/mfa as `credential` within five minutes. A dead challenge, or a user without
+    /// passkeys, is 401 `mfa_failed`. Limited per client IP like the other passkey options.
+    #[oai(
+        path = "/api/auth/mfa/passkey/options",
+        method = "post",
+        operation_id = "mfa_passkey_options",
+        tag = "ApiTags::Auth"
+    )]
+    async fn mfa_passkey_options(
+        &self,
+        state: poem::web::Data<&SharedState>,
+        jar: &CookieJar,
+        body: Json<MfaPasskeyOptionsRequest>,
+    ) -> Result<OptionsResponse, ApiError> {
+        let token = challenge_token(&state, jar, body.mfa_token.as_ref())?;
+        let options = state.service.mfa_passkey_options(&token).await?;
+        Ok(PasskeyOptionsView::answer(options))
     }
 
     /// The caller's second factors.

@@ -7,6 +7,7 @@ pub mod export;
 pub mod keys;
 pub mod me;
 pub mod mfa;
+pub mod passkeys;
 pub mod recovery;
 pub mod sessions;
 pub mod system;

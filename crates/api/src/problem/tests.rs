@@ -32,6 +32,46 @@ fn every_domain_error_maps_to_a_client_safe_problem() {
         (AuthError::EmailUnverified, 403, ProblemCode::EmailUnverified),
         (AuthError::EmailAlreadyVerified, 409, ProblemCode::EmailAlreadyVerified),
         (AuthError::MfaFailed, 401, ProblemCode::MfaFailed),
+        (AuthError::MfaRequired, 401, ProblemCode::MfaRequired),
+        (
+            AuthError::Passkey(PasskeyError::Malformed("rawId")),
+            400,
+            ProblemCode::WebauthnFailed,
+        ),
+        (
+            AuthError::Passkey(PasskeyError::Rejected("origin")),
+            401,
+            ProblemCode::WebauthnFailed,
+        ),
+        (
+            AuthError::Passkey(PasskeyError::UnknownCredential),
+            401,
+            ProblemCode::WebauthnFailed,
+        ),
+        (
+            AuthError::PasskeyCounterRegressed {
+                passkey_id: uuid::Uuid::nil(),
+            },
+            401,
+            ProblemCode::WebauthnFailed,
+        ),
+        (
+            AuthError::Ceremony(CeremonyError::Expired),
+            400,
+            ProblemCode::WebauthnFailed,
+        ),
+        (
+            AuthError::Passkey(PasskeyError::Unavailable(PasskeysUnavailable::IpAddressHost(
+                "127.0.0.1".into(),
+            ))),
+            409,
+            ProblemCode::PasskeysUnavailable,
+        ),
+        (
+            AuthError::Passkey(PasskeyError::Internal("state xyz".into())),
+            500,
+            ProblemCode::InternalError,
+        ),
         (
             AuthError::RateLimited { retry_after_secs: 3 },
             429,

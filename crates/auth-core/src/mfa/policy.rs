@@ -157,7 +157,8 @@ pub struct PasskeyProof {
 }
 
 impl PasskeyProof {
-    fn amr(self) -> AmrSet {
+    /// The passkey's own values: `hwk` or `swk`, and `user` with user verification.
+    pub fn amr(self) -> AmrSet {
         let set = AmrSet::of(&[self.authenticator.amr()]);
         if self.user_verified { set.with(Amr::User) } else { set }
     }
@@ -172,7 +173,9 @@ pub enum SecondFactor {
 }
 
 impl SecondFactor {
-    fn amr(self) -> AmrSet {
+    /// The factor's own values (a login adds `pwd` and `mfa`; a re-authentication records
+    /// these alone).
+    pub fn amr(self) -> AmrSet {
         match self {
             SecondFactor::Totp => AmrSet::of(&[Amr::Otp]),
             // RFC 8176 has no value for a recovery code; DESIGN.md fixes `pwd` + `mfa`.

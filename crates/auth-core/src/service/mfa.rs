@@ -12,12 +12,14 @@
 
 use std::fmt;
 
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{AuthService, Guess, LoggedIn, session_store_error};
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mfa::ceremony::CeremonyKind;
 use crate::mfa::challenge::{ChallengeKey, ChallengeToken, MfaChallenge};
 use crate::mfa::policy::{self as login_policy, LoginDecision, LoginPath, MfaMethod, SecondFactor};
 use crate::mfa::recovery;
@@ -59,12 +61,15 @@ impl fmt::Debug for MfaRequired {
     }
 }
 
-/// A second factor presented to POST /api/auth/mfa. A passkey assertion is a variant to come
-/// (the passkey helper adds it); each variant is checked in [`AuthService::check_factor`].
+/// A second factor presented to POST /api/auth/mfa (or, TOTP and passkey, to POST
+/// /api/auth/reauth); each variant is checked in [`AuthService::check_factor`].
 #[derive(Clone, Copy)]
 pub enum SecondFactorProof<'a> {
     Totp(&'a str),
     RecoveryCode(&'a str),
+    /// The browser's `toJSON()` of an assertion answering the options of POST
+    /// /api/auth/mfa/passkey/options (or /api/auth/reauth/passkey/options).
+    Passkey(&'a Value),
 }
 
 impl fmt::Debug for SecondFactorProof<'_> {
@@ -72,6 +77,33 @@ impl fmt::Debug for SecondFactorProof<'_> {
         match self {
             SecondFactorProof::Totp(_) => f.write_str("Totp(<redacted>)"),
             SecondFactorProof::RecoveryCode(_) => f.write_str("RecoveryCode(<redacted>)"),
+            SecondFactorProof::Passkey(_) => f.write_str("Passkey(<assertion>)"),
+        }
+    }
+}
+
+/// Where a second factor is checked: it decides which ceremony a passkey assertion must answer
+/// and which session a failure's event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FactorCheck {
+    /// The second step of a login (no session yet).
+    Login,
+    /// A re-authentication of this session.
+    Reauth { session: Uuid },
+}
+
+impl FactorCheck {
+    fn ceremony(self) -> CeremonyKind {
+        match self {
+            FactorCheck::Login => CeremonyKind::PasskeySecondFactor,
+            FactorCheck::Reauth { .. } => CeremonyKind::PasskeyReauth,
+        }
+    }
+
+    fn session(self) -> Option<Uuid> {
+        match self {
+            FactorCheck::Login => None,
+            FactorCheck::Reauth { session } => Some(session),
         }
     }
 }
@@ -124,7 +156,7 @@ impl AuthService {
                 // A parallel attempt counted first, or the challenge ended meanwhile.
                 return Err(AuthError::MfaFailed);
             }
-            self.check_factor(&user, proof, meta, None).await
+            self.check_factor(&user, proof, meta, FactorCheck::Login).await
         };
         let Guess::Right(factor) = self.throttled(&throttle_key, meta, check).await? else {
             return Err(AuthError::MfaFailed);
@@ -155,31 +187,56 @@ impl AuthService {
 
     /// Checks `proof` for `user`, unthrottled (callers go through
     /// [`throttled`](Self::throttled)). A right TOTP code uses up its time step, a right recovery
-    /// code is used up, both by one conditional write (of two parallel uses one wins). Wrong
-    /// records `mfa_failed` (with `session`, when the check happens inside one).
+    /// code is used up, both by one conditional write (of two parallel uses one wins); a passkey
+    /// assertion must answer a live ceremony of `check`'s kind started for `user`
+    /// ([`check_user_passkey`](Self::check_user_passkey)). Wrong records `mfa_failed` (with the
+    /// session of a re-authentication).
     pub(super) async fn check_factor(
         &self,
         user: &User,
         proof: SecondFactorProof<'_>,
         meta: &RequestMeta,
-        session: Option<Uuid>,
+        check: FactorCheck,
     ) -> Result<Guess<SecondFactor>, AuthError> {
         let right = match proof {
-            SecondFactorProof::Totp(code) => self.check_totp(user, code).await?,
-            SecondFactorProof::RecoveryCode(code) => match recovery::hash_input(user.id, code) {
-                Ok(hash) => self.store.redeem_recovery_code(user.id, &hash, self.now()).await?,
-                Err(_) => false,
-            },
+            SecondFactorProof::Totp(code) => self.check_totp(user, code).await?.then_some(SecondFactor::Totp),
+            SecondFactorProof::RecoveryCode(code) => {
+                let redeemed = match recovery::hash_input(user.id, code) {
+                    Ok(hash) => self.store.redeem_recovery_code(user.id, &hash, self.now()).await?,
+                    Err(_) => false,
+                };
+                redeemed.then_some(SecondFactor::RecoveryCode)
+            }
+            SecondFactorProof::Passkey(credential) => self
+                .check_user_passkey(user, check.ceremony(), credential)
+                .await?
+                .map(SecondFactor::Passkey),
         };
-        if right {
-            return Ok(Guess::Right(match proof {
-                SecondFactorProof::Totp(_) => SecondFactor::Totp,
-                SecondFactorProof::RecoveryCode(_) => SecondFactor::RecoveryCode,
-            }));
+        if let Some(factor) = right {
+            return Ok(Guess::Right(factor));
         }
-        let event = SecurityEvent::new(user.id, EventKind::MfaFailed, self.now(), meta, session);
+        let event = SecurityEvent::new(user.id, EventKind::MfaFailed, self.now(), meta, check.session());
         self.store.record_event(event).await?;
         Ok(Guess::Wrong)
+    }
+
+    /// Options for a passkey as the second factor of a login that answered 202 (POST
+    /// /api/auth/mfa/passkey/options): `token` is its challenge, which must be live; the options
+    /// allow only the challenge user's passkeys. Starts a `PasskeySecondFactor` ceremony bound to
+    /// that user. A dead challenge, or a user without passkeys: `MfaFailed`.
+    pub async fn mfa_passkey_options(&self, token: &str) -> Result<Value, AuthError> {
+        let key = ChallengeKey::of(token).ok_or(AuthError::MfaFailed)?;
+        let challenge = self.store.find_mfa_challenge(&key).await?.ok_or(AuthError::MfaFailed)?;
+        challenge.check_live(self.now()).map_err(|_| AuthError::MfaFailed)?;
+        let user = self
+            .store
+            .find_user(challenge.user_id)
+            .await?
+            .filter(|user| !user.disabled)
+            .ok_or(AuthError::MfaFailed)?;
+        self.user_passkey_options(&user, CeremonyKind::PasskeySecondFactor)
+            .await?
+            .ok_or(AuthError::MfaFailed)
     }
 
     /// Whether `code` is a fresh TOTP code of `user` (±1 step, and a step later than the last

@@ -5,10 +5,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::mfa::FactorCheck;
 use super::{AuthService, Guess, SecondFactorProof};
 use crate::access::{AccessClaims, Authentication};
 use crate::error::AuthError;
 use crate::events::{EventKind, RequestMeta, SecurityEvent};
+use crate::mfa::policy::{Amr, AmrSet};
 use crate::reauth::{self, ReauthCredential};
 use crate::throttle;
 use crate::user::User;
@@ -47,9 +49,26 @@ impl AuthService {
         reauth::require_recent(caller, self.policy.reauth_max_age, self.now(), &factors)
     }
 
+    /// Checks a second factor presented to POST /api/auth/reauth under the account's backoff: a
+    /// wrong one is `MfaFailed` (and `mfa_failed`); a right one answers the factor's `amr`.
+    async fn reauth_factor(
+        &self,
+        user: &User,
+        proof: SecondFactorProof<'_>,
+        caller: &AccessClaims,
+        meta: &RequestMeta,
+    ) -> Result<AmrSet, AuthError> {
+        let key = throttle::throttle_key(&user.email);
+        let check = self.check_factor(user, proof, meta, FactorCheck::Reauth { session: caller.sid });
+        match self.throttled(&key, meta, check).await? {
+            Guess::Right(factor) => Ok(factor.amr()),
+            Guess::Wrong => Err(AuthError::MfaFailed),
+        }
+    }
+
     /// Proves `credential` again for the caller's session: checked under the same throttling as
     /// a login (a wrong password is `InvalidCredentials` and records `login_failed`, a wrong TOTP
-    /// code `MfaFailed` and `mfa_failed`; both count toward the account's backoff); a right one sets the session's `auth_time` to now and its `amr` to the
+    /// code or passkey assertion `MfaFailed` and `mfa_failed`; both count toward the account's backoff); a right one sets the session's `auth_time` to now and its `amr` to the
     /// credential's, records `reauthenticated` and re-issues the access token. The session stays
     /// (same id, same refresh token). A caller whose session or account has ended:
     /// `SessionRevoked`.
@@ -76,7 +95,7 @@ impl AuthService {
         if !live {
             return Err(self.caller_gone(caller, now).await);
         }
-        match credential {
+        let amr = match credential {
             ReauthCredential::Password(password) => {
                 let guess = self
                     .verify_password_throttled(&user, password, meta, Some(caller.sid))
@@ -84,20 +103,19 @@ impl AuthService {
                 if let Guess::Wrong = guess {
                     return Err(AuthError::InvalidCredentials);
                 }
+                AmrSet::of(&[Amr::Pwd])
             }
             ReauthCredential::Totp(code) => {
-                let key = throttle::throttle_key(&user.email);
-                let check = self.check_factor(&user, SecondFactorProof::Totp(code), meta, Some(caller.sid));
-                if let Guess::Wrong = self.throttled(&key, meta, check).await? {
-                    return Err(AuthError::MfaFailed);
-                }
+                self.reauth_factor(&user, SecondFactorProof::Totp(code), caller, meta)
+                    .await?
             }
-        }
-        let now = self.now();
-        let authentication = Authentication {
-            auth_time: now,
-            amr: credential.amr(),
+            ReauthCredential::Passkey(assertion) => {
+                self.reauth_factor(&user, SecondFactorProof::Passkey(assertion), caller, meta)
+                    .await?
+            }
         };
+        let now = self.now();
+        let authentication = Authentication { auth_time: now, amr };
         let event = SecurityEvent::new(user.id, EventKind::Reauthenticated, now, meta, Some(caller.sid));
         let Some(session) = self
             .store

@@ -381,6 +381,7 @@ mod deletion;
 mod login;
 mod mfa;
 mod missing_user;
+mod passkeys;
 mod presented;
 mod reauth;
 mod recovery;

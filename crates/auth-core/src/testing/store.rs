@@ -39,6 +39,8 @@ pub struct State {
     /// (owner, digest, used_at), as the `recovery_codes` table has them.
     pub recovery_codes: Vec<(Uuid, RecoveryCodeHash, Option<OffsetDateTime>)>,
     pub challenges: HashMap<ChallengeKey, MfaChallenge>,
+    /// The `passkeys` table as `PasskeyRepository` writes it (the summaries read it too).
+    pub stored_passkeys: Vec<crate::mfa::passkey::StoredPasskey>,
     pub ceremonies: HashMap<CeremonyKey, Ceremony>,
 }
 
@@ -564,6 +566,7 @@ impl AccountRepository for MemoryStore {
         state.sessions.retain(|_, session| session.user_id != user_id);
         state.events.retain(|event| event.user_id != user_id);
         state.passkeys.retain(|(owner, _)| *owner != user_id);
+        state.stored_passkeys.retain(|passkey| passkey.user_id != user_id);
         state.totp.remove(&user_id);
         state.recovery_codes.retain(|(owner, _, _)| *owner != user_id);
         state.challenges.retain(|_, challenge| challenge.user_id != user_id);
@@ -749,12 +752,25 @@ impl MailTokenRepository for MemoryStore {
 #[async_trait]
 impl FactorSummaryRepository for MemoryStore {
     async fn list_passkey_summaries(&self, user_id: Uuid) -> Result<Vec<PasskeySummary>, StoreError> {
-        Ok(self
-            .lock()
+        let state = self.lock();
+        let stored = state
+            .stored_passkeys
+            .iter()
+            .filter(|passkey| passkey.user_id == user_id)
+            .map(|passkey| PasskeySummary {
+                id: passkey.id,
+                name: passkey.name.clone(),
+                created_at: passkey.created_at,
+                last_used_at: passkey.last_used_at,
+                backup_eligible: passkey.backup_eligible,
+                backup_state: passkey.backup_state,
+            });
+        Ok(state
             .passkeys
             .iter()
             .filter(|(owner, _)| *owner == user_id)
             .map(|(_, passkey)| passkey.clone())
+            .chain(stored)
             .collect())
     }
 
@@ -770,7 +786,14 @@ impl FactorSummaryRepository for MemoryStore {
                     .filter(|(owner, _, used_at)| *owner == user_id && used_at.is_none())
                     .count(),
             ),
-            passkeys: count(state.passkeys.iter().filter(|(owner, _)| *owner == user_id).count()),
+            passkeys: count(
+                state.passkeys.iter().filter(|(owner, _)| *owner == user_id).count()
+                    + state
+                        .stored_passkeys
+                        .iter()
+                        .filter(|passkey| passkey.user_id == user_id)
+                        .count(),
+            ),
         })
     }
 }
@@ -870,12 +893,14 @@ impl SecondFactorRepository for MemoryStore {
         let user_id = change.user_id;
         let had = state.totp.remove(&user_id).is_some()
             | state.recovery_codes.iter().any(|(owner, _, _)| *owner == user_id)
-            | state.passkeys.iter().any(|(owner, _)| *owner == user_id);
+            | state.passkeys.iter().any(|(owner, _)| *owner == user_id)
+            | state.stored_passkeys.iter().any(|passkey| passkey.user_id == user_id);
         if !had {
             return Ok(false);
         }
         put_codes(&mut state, user_id, &[]);
         state.passkeys.retain(|(owner, _)| *owner != user_id);
+        state.stored_passkeys.retain(|passkey| passkey.user_id != user_id);
         apply_change(&mut state, change);
         Ok(true)
     }

@@ -12,6 +12,7 @@ mod mail_queue;
 mod mail_tokens;
 mod migrations;
 mod notify;
+mod passkeys;
 mod reauth;
 mod refresh;
 mod second_factors;
