@@ -386,6 +386,14 @@ async fn a_password_login_completes_with_a_passkey_and_a_session_reauthenticates
     assert_eq!(allowed.as_array().map(Vec::len), Some(1), "{public_key}");
     let credential = key.get(public_key).await.expect("get");
     assert_eq!(allowed[0]["id"], credential["id"]);
+    // Malformed assertions: 400, and the ceremony is left for the real one.
+    for malformed in [json!("a string"), json!({}), json!({"id": "x", "type": "public-key"})] {
+        let reply = browser
+            .post_json("/api/auth/mfa", &json!({"credential": malformed}))
+            .await;
+        assert_problem(&reply, 400, "webauthn_failed");
+        reply.assert_no_cookies();
+    }
     let done = browser
         .post_json("/api/auth/mfa", &json!({"credential": credential}))
         .await;
