@@ -35,7 +35,7 @@ mod store;
 
 pub use fakes::{InlineHasher, RecordingPublisher, TestLimiter};
 pub use relying_party::{ScriptedKey, ScriptedRelyingParty};
-pub use store::{MemoryStore, State};
+pub use store::{MemoryStore, State, stored_passkey};
 
 pub const T0: OffsetDateTime = datetime!(2030-01-01 09:00 UTC);
 pub const FAST: Argon2Params = Argon2Params {

@@ -127,6 +127,21 @@ impl AuthService {
         })
     }
 
+    /// The live challenge `token` names, and its user while the account is enabled; anything
+    /// else (malformed, unknown, expired, used up, a disabled account) is `MfaFailed`.
+    async fn live_challenge(&self, token: &str) -> Result<(ChallengeKey, MfaChallenge, User), AuthError> {
+        let key = ChallengeKey::of(token).ok_or(AuthError::MfaFailed)?;
+        let challenge = self.store.find_mfa_challenge(&key).await?.ok_or(AuthError::MfaFailed)?;
+        challenge.check_live(self.now()).map_err(|_| AuthError::MfaFailed)?;
+        let user = self
+            .store
+            .find_user(challenge.user_id)
+            .await?
+            .filter(|user| !user.disabled)
+            .ok_or(AuthError::MfaFailed)?;
+        Ok((key, challenge, user))
+    }
+
     /// Completes a login that answered [`LoginOutcome::MfaRequired`]: `token` is its challenge,
     /// `proof` the second factor. Unknown, expired or dead challenges and wrong, malformed or
     /// replayed factors are all [`AuthError::MfaFailed`]; a wrong factor records `mfa_failed`,
@@ -139,16 +154,8 @@ impl AuthService {
         proof: SecondFactorProof<'_>,
         meta: &RequestMeta,
     ) -> Result<LoggedIn, AuthError> {
-        let key = ChallengeKey::of(token).ok_or(AuthError::MfaFailed)?;
-        let mut challenge = self.store.find_mfa_challenge(&key).await?.ok_or(AuthError::MfaFailed)?;
         // A dead challenge is refused before anything is counted: there is nothing left to guess.
-        challenge.check_live(self.now()).map_err(|_| AuthError::MfaFailed)?;
-        let user = self
-            .store
-            .find_user(challenge.user_id)
-            .await?
-            .filter(|user| !user.disabled)
-            .ok_or(AuthError::MfaFailed)?;
+        let (key, mut challenge, user) = self.live_challenge(token).await?;
         let throttle_key = throttle::throttle_key(&user.email);
         let check = async {
             let attempts = challenge.begin_attempt(self.now()).map_err(|_| AuthError::MfaFailed)?;
@@ -225,15 +232,7 @@ impl AuthService {
     /// allow only the challenge user's passkeys. Starts a `PasskeySecondFactor` ceremony bound to
     /// that user. A dead challenge, or a user without passkeys: `MfaFailed`.
     pub async fn mfa_passkey_options(&self, token: &str) -> Result<Value, AuthError> {
-        let key = ChallengeKey::of(token).ok_or(AuthError::MfaFailed)?;
-        let challenge = self.store.find_mfa_challenge(&key).await?.ok_or(AuthError::MfaFailed)?;
-        challenge.check_live(self.now()).map_err(|_| AuthError::MfaFailed)?;
-        let user = self
-            .store
-            .find_user(challenge.user_id)
-            .await?
-            .filter(|user| !user.disabled)
-            .ok_or(AuthError::MfaFailed)?;
+        let (_, _, user) = self.live_challenge(token).await?;
         self.user_passkey_options(&user, CeremonyKind::PasskeySecondFactor)
             .await?
             .ok_or(AuthError::MfaFailed)

@@ -15,6 +15,7 @@ use crate::mail::{MailKind, SealedMail};
 use crate::mail_token::{MailTokenHash, MailTokenPurpose, MailTokenRecord, NewMailToken};
 use crate::mfa::ceremony::{Ceremony, CeremonyKey};
 use crate::mfa::challenge::{ChallengeKey, MfaChallenge};
+use crate::mfa::passkey::StoredPasskey;
 use crate::mfa::recovery::RecoveryCodeHash;
 use crate::ports::*;
 use crate::refresh::{ExpectedRotation, RefreshDecision};
@@ -33,14 +34,12 @@ pub struct State {
     pub mail: Vec<SealedMail>,
     /// The records deleted accounts left.
     pub deletions: Vec<AccountDeletion>,
-    /// Passkeys by owner (the second-factor tables, as far as exports read them).
-    pub passkeys: Vec<(Uuid, PasskeySummary)>,
     pub totp: HashMap<Uuid, StoredTotp>,
     /// (owner, digest, used_at), as the `recovery_codes` table has them.
     pub recovery_codes: Vec<(Uuid, RecoveryCodeHash, Option<OffsetDateTime>)>,
     pub challenges: HashMap<ChallengeKey, MfaChallenge>,
     /// The `passkeys` table as `PasskeyRepository` writes it (the summaries read it too).
-    pub stored_passkeys: Vec<crate::mfa::passkey::StoredPasskey>,
+    pub stored_passkeys: Vec<StoredPasskey>,
     pub ceremonies: HashMap<CeremonyKey, Ceremony>,
 }
 
@@ -565,7 +564,6 @@ impl AccountRepository for MemoryStore {
         live.sort();
         state.sessions.retain(|_, session| session.user_id != user_id);
         state.events.retain(|event| event.user_id != user_id);
-        state.passkeys.retain(|(owner, _)| *owner != user_id);
         state.stored_passkeys.retain(|passkey| passkey.user_id != user_id);
         state.totp.remove(&user_id);
         state.recovery_codes.retain(|(owner, _, _)| *owner != user_id);
@@ -753,7 +751,7 @@ impl MailTokenRepository for MemoryStore {
 impl FactorSummaryRepository for MemoryStore {
     async fn list_passkey_summaries(&self, user_id: Uuid) -> Result<Vec<PasskeySummary>, StoreError> {
         let state = self.lock();
-        let stored = state
+        Ok(state
             .stored_passkeys
             .iter()
             .filter(|passkey| passkey.user_id == user_id)
@@ -764,13 +762,7 @@ impl FactorSummaryRepository for MemoryStore {
                 last_used_at: passkey.last_used_at,
                 backup_eligible: passkey.backup_eligible,
                 backup_state: passkey.backup_state,
-            });
-        Ok(state
-            .passkeys
-            .iter()
-            .filter(|(owner, _)| *owner == user_id)
-            .map(|(_, passkey)| passkey.clone())
-            .chain(stored)
+            })
             .collect())
     }
 
@@ -787,14 +779,30 @@ impl FactorSummaryRepository for MemoryStore {
                     .count(),
             ),
             passkeys: count(
-                state.passkeys.iter().filter(|(owner, _)| *owner == user_id).count()
-                    + state
-                        .stored_passkeys
-                        .iter()
-                        .filter(|passkey| passkey.user_id == user_id)
-                        .count(),
+                state
+                    .stored_passkeys
+                    .iter()
+                    .filter(|passkey| passkey.user_id == user_id)
+                    .count(),
             ),
         })
+    }
+}
+
+/// A passkey row as a registration would leave it, for tests that need a user with one (the
+/// credential is not one any relying party could verify).
+pub fn stored_passkey(user_id: Uuid, name: &str, synced: bool, created_at: OffsetDateTime) -> StoredPasskey {
+    StoredPasskey {
+        id: Uuid::now_v7(),
+        user_id,
+        credential_id: Uuid::now_v7().as_bytes().to_vec(),
+        credential: b"{}".to_vec(),
+        name: name.to_owned(),
+        sign_count: 0,
+        backup_eligible: synced,
+        backup_state: synced,
+        created_at,
+        last_used_at: None,
     }
 }
 
@@ -893,13 +901,11 @@ impl SecondFactorRepository for MemoryStore {
         let user_id = change.user_id;
         let had = state.totp.remove(&user_id).is_some()
             | state.recovery_codes.iter().any(|(owner, _, _)| *owner == user_id)
-            | state.passkeys.iter().any(|(owner, _)| *owner == user_id)
             | state.stored_passkeys.iter().any(|passkey| passkey.user_id == user_id);
         if !had {
             return Ok(false);
         }
         put_codes(&mut state, user_id, &[]);
-        state.passkeys.retain(|(owner, _)| *owner != user_id);
         state.stored_passkeys.retain(|passkey| passkey.user_id != user_id);
         apply_change(&mut state, change);
         Ok(true)

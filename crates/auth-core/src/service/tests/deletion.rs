@@ -1,7 +1,6 @@
 //! Deleting an account and exporting it.
 
 use super::*;
-use crate::account::PasskeySummary;
 use crate::mfa::recovery;
 use crate::ports::StoredTotp;
 use crate::throttle::{FREE_ATTEMPTS, throttle_key};
@@ -97,17 +96,9 @@ async fn the_right_password_deletes_everything_and_revokes_every_session_at_once
     let claims = claims_of(&h, &ada);
     {
         let mut state = h.store.lock();
-        state.passkeys.push((
-            claims.sub,
-            PasskeySummary {
-                id: Uuid::now_v7(),
-                name: "laptop".into(),
-                created_at: T0,
-                last_used_at: None,
-                backup_eligible: false,
-                backup_state: false,
-            },
-        ));
+        state
+            .stored_passkeys
+            .push(stored_passkey(claims.sub, "laptop", false, T0));
         state.totp.insert(
             claims.sub,
             StoredTotp {
@@ -152,7 +143,11 @@ async fn the_right_password_deletes_everything_and_revokes_every_session_at_once
         assert!(!state.users.contains_key(&claims.sub));
         assert!(state.sessions.values().all(|s| s.user_id != claims.sub));
         assert!(state.events.iter().all(|e| e.user_id != claims.sub));
-        assert!(state.passkeys.is_empty() && !state.totp.contains_key(&claims.sub) && state.recovery_codes.is_empty());
+        assert!(
+            state.stored_passkeys.is_empty()
+                && !state.totp.contains_key(&claims.sub)
+                && state.recovery_codes.is_empty()
+        );
         assert!(
             state.throttle.is_empty(),
             "the throttle row keyed to the address is gone"

@@ -2,7 +2,6 @@
 //! code, and the management of the factors, on the harness clock.
 
 use super::*;
-use crate::account::PasskeySummary;
 use crate::mail::{MailIntent, MailKind, SecondFactor as NoticeFactor};
 use crate::mfa::challenge::{ChallengeKey, MAX_ATTEMPTS};
 use crate::mfa::policy::{Amr, AmrSet, MfaMethod, ReauthMethod};
@@ -105,17 +104,10 @@ async fn a_right_password_of_an_mfa_user_answers_a_challenge_and_no_session() {
 async fn a_passkey_alone_makes_an_mfa_user_too() {
     let h = harness();
     let ada = h.register(ADA).await.user;
-    h.store.lock().passkeys.push((
-        ada.id,
-        PasskeySummary {
-            id: Uuid::now_v7(),
-            name: "laptop".into(),
-            created_at: T0,
-            last_used_at: None,
-            backup_eligible: false,
-            backup_state: false,
-        },
-    ));
+    h.store
+        .lock()
+        .stored_passkeys
+        .push(stored_passkey(ada.id, "laptop", false, T0));
     let required = challenge(&h, ADA, TokenDelivery::Body).await;
     assert_eq!(required.methods, vec![MfaMethod::Passkey]);
     // Without a TOTP secret, no code can complete it.
@@ -489,17 +481,10 @@ async fn regenerated_codes_replace_the_old_set() {
 async fn an_administrator_removes_every_factor() {
     let h = harness();
     let ada = enrolled(&h, ADA).await;
-    h.store.lock().passkeys.push((
-        ada.user.id,
-        PasskeySummary {
-            id: Uuid::now_v7(),
-            name: "phone".into(),
-            created_at: T0,
-            last_used_at: None,
-            backup_eligible: true,
-            backup_state: true,
-        },
-    ));
+    h.store
+        .lock()
+        .stored_passkeys
+        .push(stored_passkey(ada.user.id, "phone", true, T0));
     let bob = h.register("bob@example.com").await;
     let bob_claims = h.service.authenticate(&bob.tokens.access_token).unwrap();
     assert!(matches!(
@@ -540,7 +525,7 @@ async fn an_administrator_removes_every_factor() {
         let state = h.store.lock();
         assert!(!state.totp.contains_key(&ada.user.id));
         assert!(state.recovery_codes.is_empty());
-        assert!(state.passkeys.is_empty());
+        assert!(state.stored_passkeys.is_empty());
     }
     let event = h.store.events().last().cloned().unwrap();
     assert_eq!((event.kind, event.user_id), (EventKind::MfaDisabled, ada.user.id));
