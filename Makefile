@@ -37,6 +37,11 @@ test: rust-test schemathesis frontend-test e2e python-client-test
 # After `spa`: the black-box tests check the SPA the binary serves. The mail tests start a real
 # SMTP server (tests/mail/smtp_sink.py: Debian's python3 with python3-aiosmtpd; openssl for the
 # TLS certificate), as .ci/run installs.
+# The binary the suites after rust-test run (schemathesis, e2e, the Python client): built with
+# the test build's features, so it reuses its compiled dependencies (`-p tessera-api` alone
+# unifies other features and recompiled most of the tree: 5 minutes of CI).
+TEST_BINARY := $(CARGO) build --workspace --all-features --bin tessera
+
 rust-test: spa
 	@test -x "$(NGINX)" || { echo "the reverse-proxy test needs nginx at $(NGINX): apt-get install -y nginx" >&2; exit 1; }
 	$(CARGO) test --workspace --all-targets --all-features
@@ -92,11 +97,11 @@ frontend-test: $(FRONTEND_DEPS)
 ## the real binary on a free port; screenshots and server logs go to target/e2e-artifacts/.
 e2e: spa $(E2E_DEPS)
 	@test -x "$(CHROMIUM_PATH)" || { echo "e2e needs Chromium at $(CHROMIUM_PATH): apt-get install -y chromium" >&2; exit 1; }
-	$(CARGO) build -p tessera-api --bin tessera
+	$(TEST_BINARY)
 	cd tests/e2e && npm test
 
 ## A Python client generated from openapi/openapi.json (openapi-python-client, venv in target/)
 ## against the real binary: token_delivery=body login, /api/me, refresh, replay detection.
 python-client-test:
-	$(CARGO) build -p tessera-api --bin tessera
+	$(TEST_BINARY)
 	bash tests/python/run.sh

@@ -49,7 +49,7 @@ PYTHON="$VENV/bin/python"
 
 # --- the binary ------------------------------------------------------------------------------------
 if [[ -z "${TESSERA_BIN:-}" ]]; then
-    cargo build --quiet -p tessera-api --bin tessera
+    cargo build --quiet --workspace --all-features --bin tessera
     TESSERA_BIN="$ROOT/target/debug/tessera"
 fi
 # login.py makes a fresh admin with it when the first one is in its login backoff.

@@ -18,6 +18,8 @@ use tessera_auth_core::mfa::passkey::{PasskeyError, PasskeysUnavailable};
 use tessera_auth_core::mfa::policy::ReauthMethod;
 use tessera_auth_core::ports::StoreError;
 
+use crate::endpoints::views::ReauthMethodView;
+
 pub mod documented;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -157,7 +159,7 @@ pub struct ProblemBody {
     /// On a `reauth_required`: the methods the user can re-authenticate with at POST
     /// /api/auth/reauth (`password`; `totp` and `passkey` when enrolled).
     #[oai(skip_serializing_if_is_none)]
-    pub methods: Option<Vec<String>>,
+    pub methods: Option<Vec<ReauthMethodView>>,
 }
 
 /// An error response. Build with the constructors; `IntoResponse` renders it.
@@ -183,7 +185,7 @@ pub struct ApiError {
 
 /// The methods a `reauth_required` problem names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MethodList(pub Vec<&'static str>);
+pub struct MethodList(pub Vec<ReauthMethodView>);
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -338,10 +340,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code,
             public_origin: self.public_origin.clone(),
-            methods: self
-                .methods
-                .as_ref()
-                .map(|list| list.0.iter().map(|method| (*method).to_owned()).collect()),
+            methods: self.methods.as_ref().map(|list| list.0.clone()),
         }
     }
 }
@@ -391,7 +390,9 @@ fn problem_of(err: AuthError) -> ApiError {
         AuthError::CsrfFailed(failure) => ApiError::csrf_failed(failure.detail()),
         AuthError::Forbidden => ApiError::forbidden(),
         AuthError::ReauthRequired { methods } => ApiError {
-            methods: Some(Box::new(MethodList(methods.iter().map(|method| method.as_str()).collect()))),
+            methods: Some(Box::new(MethodList(
+                methods.iter().copied().map(ReauthMethodView::from).collect(),
+            ))),
             ..ApiError::new(
                 StatusCode::FORBIDDEN,
                 ProblemCode::ReauthRequired,

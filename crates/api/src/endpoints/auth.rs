@@ -12,7 +12,7 @@ use tessera_auth_core::session::TokenDelivery;
 use super::ApiTags;
 use super::body::OptionalJson;
 use super::text::Text;
-use super::views::{SessionView, TokenDeliveryView, UserView};
+use super::views::{MfaMethodView, SessionView, TokenDeliveryView, UserView};
 use crate::auth::{self, Authenticated, Credential};
 use crate::client::Meta;
 use crate::cookies::AuthCookie;
@@ -76,8 +76,8 @@ pub struct ReauthRequest {
 pub struct MfaChallengeResponse {
     /// Always `true`.
     pub mfa_required: bool,
-    /// What this user can complete the login with: `totp`, `recovery_code`, `passkey`.
-    pub methods: Vec<String>,
+    /// What this user can complete the login with.
+    pub methods: Vec<MfaMethodView>,
     pub expires_at: time::OffsetDateTime,
     /// Only with `token_delivery: body`: send it back as `mfa_token`.
     #[oai(skip_serializing_if_is_none)]
@@ -213,11 +213,7 @@ fn mfa_challenge_response(state: &AppState, jar: &CookieJar, required: MfaRequir
     }
     MfaChallengeResponse {
         mfa_required: true,
-        methods: required
-            .methods
-            .iter()
-            .map(|method| method.as_str().to_owned())
-            .collect(),
+        methods: required.methods.iter().copied().map(MfaMethodView::from).collect(),
         expires_at: required.expires_at,
         mfa_token: in_body.then(|| required.token.into_string()),
     }

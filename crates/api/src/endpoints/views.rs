@@ -2,6 +2,7 @@
 //! built from domain values.
 
 use poem_openapi::{Enum, Object};
+use tessera_auth_core::mfa::policy::{MfaMethod, ReauthMethod};
 use tessera_auth_core::service::{IssuedTokens, Reauthenticated};
 use tessera_auth_core::user::{Role, User};
 use time::OffsetDateTime;
@@ -19,6 +20,45 @@ impl From<Role> for RoleView {
         match role {
             Role::User => RoleView::User,
             Role::Admin => RoleView::Admin,
+        }
+    }
+}
+
+/// A second factor that completes a login that answered 202.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "MfaMethod", rename_all = "snake_case")]
+pub enum MfaMethodView {
+    Totp,
+    RecoveryCode,
+    Passkey,
+}
+
+impl From<MfaMethod> for MfaMethodView {
+    fn from(method: MfaMethod) -> MfaMethodView {
+        match method {
+            MfaMethod::Totp => MfaMethodView::Totp,
+            MfaMethod::RecoveryCode => MfaMethodView::RecoveryCode,
+            MfaMethod::Passkey => MfaMethodView::Passkey,
+        }
+    }
+}
+
+/// A credential POST /api/auth/reauth takes (`password`, `totp_code` or a passkey's
+/// `credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "ReauthMethod", rename_all = "snake_case")]
+pub enum ReauthMethodView {
+    Password,
+    Totp,
+    Passkey,
+}
+
+impl From<ReauthMethod> for ReauthMethodView {
+    fn from(method: ReauthMethod) -> ReauthMethodView {
+        match method {
+            ReauthMethod::Password => ReauthMethodView::Password,
+            ReauthMethod::Totp => ReauthMethodView::Totp,
+            ReauthMethod::Passkey => ReauthMethodView::Passkey,
         }
     }
 }
