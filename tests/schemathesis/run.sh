@@ -49,7 +49,8 @@ PYTHON="$VENV/bin/python"
 
 # --- the binary ------------------------------------------------------------------------------------
 if [[ -z "${TESSERA_BIN:-}" ]]; then
-    cargo build --quiet --workspace --all-features --bin tessera
+    # The test build's binary (a no-op after `cargo test`; see TEST_BINARY in the Makefile).
+    cargo test --quiet --workspace --all-targets --all-features --no-run
     TESSERA_BIN="$ROOT/target/debug/tessera"
 fi
 # login.py makes a fresh admin with it when the first one is in its login backoff.
